@@ -1,0 +1,36 @@
+# Two commands do everything on a fresh machine: `make book` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: book test notebooks bench serve clean
+
+# (Re)create the virtualenv only when the pins or the package metadata change.
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -W --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# Regenerate the Colab twins (book/*.ipynb) from the MyST sources.
+notebooks: $(STAMP)
+	for f in $$(grep -l '^kernelspec:' book/*.md); do $(BIN)/jupytext --quiet --to ipynb "$$f"; done
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b; done
+
+serve: book
+	$(BIN)/python -m http.server -d _build/html 8000
+
+clean:
+	rm -rf _build

@@ -1,0 +1,140 @@
+"""Input checks shared by the public API.
+
+Every public function of :mod:`amtutor` checks its arguments here, *before* anything is traced by
+JAX, so that a student who passes the wrong thing gets one clear ``ValueError`` or ``TypeError``
+naming the argument, instead of a silent NaN or a page of tracer internals.
+
+The checks run on concrete values only. Inside ``jit`` (where values are tracers) they check what
+can be checked (shape, dtype) and skip the value checks.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import jax
+import numpy as np
+
+__all__ = [
+    "as_array",
+    "check_finite",
+    "check_pm1",
+    "check_positive",
+    "check_int",
+    "check_key",
+    "check_ndim",
+    "check_probability",
+]
+
+
+def _is_tracer(x) -> bool:
+    return isinstance(x, jax.core.Tracer)
+
+
+def as_array(name: str, x, *, ndim: int | tuple[int, ...] | None = None):
+    """Return ``x`` as an array, or raise ``TypeError`` naming ``name`` if it is not array-like."""
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
+    if not hasattr(x, "shape"):
+        try:
+            x = np.asarray(x)
+        except Exception as err:  # ragged lists and the like
+            raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
+    if not (np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)):
+        raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
+    if ndim is not None:
+        check_ndim(name, x, ndim)
+    return x
+
+
+def check_ndim(name: str, x, ndim: int | tuple[int, ...]) -> None:
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    if x.ndim not in allowed:
+        want = " or ".join(f"{d}-D" for d in allowed)
+        raise ValueError(f"{name} must be {want}, got shape {tuple(x.shape)}")
+
+
+def check_finite(name: str, x) -> None:
+    """Raise ``ValueError`` if a concrete array holds NaN or infinity."""
+    if _is_tracer(x):
+        return
+    if not np.all(np.isfinite(np.asarray(x))):
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def check_pm1(name: str, x) -> None:
+    """Raise ``ValueError`` unless every entry of ``x`` is exactly +1 or -1."""
+    if x.size == 0:
+        raise ValueError(f"{name} is empty: expected at least one ±1 entry")
+    if _is_tracer(x):
+        return
+    values = np.asarray(x)
+    bad = ~((values == 1) | (values == -1))
+    if np.any(bad):
+        example = values[bad].flat[0]
+        raise ValueError(
+            f"{name} must contain only +1 and -1 (binary ±1 states), found {example!r}; "
+            "convert {0,1} data with 2*x-1"
+        )
+
+
+def _check_real(name: str, value):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, jax.Array)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    if _is_tracer(value):
+        return value
+    if np.ndim(value) != 0:
+        raise TypeError(f"{name} must be a single number, got an array of shape {np.shape(value)}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+def check_positive(name: str, value, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float after checking it is a finite number > 0 (or >= 0)."""
+    value = _check_real(name, value)
+    if _is_tracer(value):
+        return value
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
+
+
+def check_int(name: str, value, *, minimum: int | None = None) -> int:
+    """Return ``value`` as an int after checking it is an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_probability(name: str, value, *, low: float = 0.0, high: float = 1.0,
+                      open_low: bool = False, open_high: bool = False) -> float:
+    """Return ``value`` as a float after checking it lies in the stated interval."""
+    value = _check_real(name, value)
+    if _is_tracer(value):
+        return value
+    too_low = value <= low if open_low else value < low
+    too_high = value >= high if open_high else value > high
+    if too_low or too_high:
+        lb = "(" if open_low else "["
+        rb = ")" if open_high else "]"
+        raise ValueError(f"{name} must lie in {lb}{low}, {high}{rb}, got {value}")
+    return value
+
+
+def check_key(name: str, key) -> None:
+    """Raise ``TypeError`` unless ``key`` is a JAX PRNG key (new-style or raw uint32[2])."""
+    if isinstance(key, jax.Array):
+        if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+            return
+        if key.dtype == np.uint32 and key.shape == (2,):
+            return
+    raise TypeError(
+        f"{name} must be a JAX PRNG key such as jax.random.key(0), got {type(key).__name__}"
+        + (f" with shape {tuple(key.shape)}" if hasattr(key, "shape") else "")
+    )
