@@ -1,0 +1,361 @@
+r"""Neurons as convex Lagrangians (chapter "HAMUX", section 3.2 of the tutorial).
+
+A neuron layer is a convex scalar function :math:`\mathcal{L}(\mathbf{x})` of its internal state
+:math:`\mathbf{x}`. Everything else follows from it:
+
+* the **activation** is its gradient, :math:`\hat{\mathbf{x}} = \nabla\mathcal{L}(\mathbf{x})`;
+* the **neuron energy** is its Legendre transform,
+  :math:`E(\hat{\mathbf{x}}) = \langle\mathbf{x},\hat{\mathbf{x}}\rangle - \mathcal{L}(\mathbf{x})`,
+  whose gradient is the internal state: :math:`\partial E/\partial\hat{\mathbf{x}} = \mathbf{x}`.
+
+Every Lagrangian below is an :class:`equinox.Module` (a pytree: its parameters such as β, γ, δ are
+leaves that ``jax.grad`` can train) with three methods:
+
+``L(x)``            the Lagrangian itself, a scalar (summed over the whole layer);
+``L.activation(x)`` the activation in closed form (a test proves it equals ``jax.grad(L)``);
+``L.dual(x)``       the neuron energy :math:`E(\hat{\mathbf{x}}(\mathbf{x}))` in a closed form that
+                    stays accurate where :math:`\langle x,\hat x\rangle` and :math:`\mathcal{L}` are
+                    large and nearly cancel (softmax at β = 1e4, layer-norm at small ε).
+
+:func:`neuron_energy` wraps ``dual`` in a custom JVP so that differentiating the energy with respect
+to the activation returns ``x`` directly, without differentiating through the activation function.
+
+====================  =========================================================  ==========================
+class                 Lagrangian :math:`\mathcal{L}(\mathbf{x})`                  activation
+====================  =========================================================  ==========================
+``Identity()``        :math:`\tfrac12\|x\|^2`                                     :math:`x`
+``ReLU()``            :math:`\tfrac12\sum_i\max(x_i,0)^2`                         :math:`\max(x,0)`
+``RectifiedPower(n)`` :math:`\tfrac1n\sum_i\max(x_i,0)^n`                         :math:`\max(x,0)^{n-1}`
+``Sigmoid(beta)``     :math:`\tfrac1\beta\sum_i\log(1+e^{\beta x_i})`            :math:`1/(1+e^{-\beta x})`
+``Tanh(beta)``        :math:`\tfrac1\beta\sum_i\log\cosh(\beta x_i)`             :math:`\tanh(\beta x)`
+``Exponential(beta)`` :math:`\tfrac1\beta\sum_i e^{\beta x_i}`                   :math:`e^{\beta x}`
+``Softmax(beta)``     :math:`\tfrac1\beta\log\sum_i e^{\beta x_i}`               :math:`\mathrm{softmax}(\beta x)`
+``LayerNorm(...)``    :math:`D\gamma\sqrt{\tfrac1D\sum_j(x_j-\bar x)^2+\varepsilon}+\sum_j\delta_jx_j`  eq. (3.13)
+``SphericalNorm(...)`` :math:`\gamma\sqrt{\|x\|^2+\varepsilon}`                   :math:`\gamma x/\sqrt{\|x\|^2+\varepsilon}`
+====================  =========================================================  ==========================
+
+``Softmax``, ``LayerNorm`` and ``SphericalNorm`` act along one axis (``axis=-1``); a layer of shape
+``(N, D)`` (N tokens of D features) is normalised token by token and the Lagrangian sums over tokens.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import equinox as eqx
+from jax.scipy.special import logsumexp
+from jaxtyping import Array, Float
+
+from .validation import as_array, check_finite, check_int, check_positive
+
+__all__ = [
+    "Lagrangian",
+    "Identity",
+    "ReLU",
+    "RectifiedPower",
+    "Sigmoid",
+    "Tanh",
+    "Exponential",
+    "Softmax",
+    "LayerNorm",
+    "SphericalNorm",
+    "neuron_energy",
+]
+
+
+class Lagrangian(eqx.Module):
+    """A convex Lagrangian: ``L(x)`` (scalar), ``activation(x)`` = ∇L(x), ``dual(x)`` = ⟨x, x̂⟩ − L(x).
+
+    Subclasses implement ``__call__`` and ``activation``; they override ``dual`` when a closed form
+    is more accurate than the subtraction.
+    """
+
+    def __call__(self, x: Float[Array, "..."]) -> Float[Array, ""]:
+        raise NotImplementedError
+
+    def activation(self, x: Float[Array, "..."]) -> Float[Array, "..."]:
+        raise NotImplementedError
+
+    def dual(self, x: Float[Array, "..."]) -> Float[Array, ""]:
+        """Neuron energy at the state ``x``: ⟨x, ∇L(x)⟩ − L(x) (the Legendre transform)."""
+        return jnp.sum(x * self.activation(x)) - self(x)
+
+    def energy(self, x: Float[Array, "..."]) -> Float[Array, ""]:
+        """Neuron energy :math:`E(\\hat x)` with ``x̂ = activation(x)``; ∂E/∂x̂ = x (see :func:`neuron_energy`)."""
+        return neuron_energy(self, self.activation(x), x)
+
+    @property
+    def name(self) -> str:
+        """Short label for plots and diagrams, e.g. ``'tanh β=2'``."""
+        return type(self).__name__.lower()
+
+
+def _beta(beta):
+    return check_positive("beta", beta)
+
+
+class Identity(Lagrangian):
+    r""":math:`\mathcal{L} = \tfrac12\|x\|^2`: the activation is the state itself and E = ½‖x̂‖²."""
+
+    def __call__(self, x):
+        return 0.5 * jnp.sum(x**2)
+
+    def activation(self, x):
+        return x
+
+    def dual(self, x):
+        return 0.5 * jnp.sum(x**2)
+
+    @property
+    def name(self):
+        return "identity"
+
+
+class RectifiedPower(Lagrangian):
+    r""":math:`\mathcal{L} = \tfrac1n\sum_i\max(x_i,0)^n`, activation :math:`\max(x,0)^{n-1}` (n ≥ 2)."""
+
+    n: int = eqx.field(static=True)
+
+    def __init__(self, n: int = 2):
+        self.n = check_int("n", n, minimum=2)
+
+    def __call__(self, x):
+        return jnp.sum(jnp.maximum(x, 0.0) ** self.n) / self.n
+
+    def activation(self, x):
+        return jnp.maximum(x, 0.0) ** (self.n - 1)
+
+    def dual(self, x):
+        # <x, r^(n-1)> - r^n/n = (1 - 1/n) r^n with r = max(x, 0)
+        return (1.0 - 1.0 / self.n) * jnp.sum(jnp.maximum(x, 0.0) ** self.n)
+
+    @property
+    def name(self):
+        return f"repu n={self.n}"
+
+
+class ReLU(RectifiedPower):
+    r""":math:`\mathcal{L} = \tfrac12\sum_i\max(x_i,0)^2`, activation ReLU(x). Convex, not strictly:
+    silent neurons (x < 0) have zero curvature, so the dynamics may drift along them."""
+
+    def __init__(self):
+        self.n = 2
+
+    @property
+    def name(self):
+        return "relu"
+
+
+class Sigmoid(Lagrangian):
+    r""":math:`\mathcal{L} = \tfrac1\beta\sum_i\log(1+e^{\beta x_i})`, activation :math:`\sigma(\beta x)\in(0,1)`."""
+
+    beta: float | Array
+
+    def __init__(self, beta: float = 1.0):
+        self.beta = _beta(beta)
+
+    def __call__(self, x):
+        return jnp.sum(jax.nn.softplus(self.beta * x)) / self.beta
+
+    def activation(self, x):
+        return jax.nn.sigmoid(self.beta * x)
+
+    def dual(self, x):
+        # x s - softplus(bx)/b = (1/b)[s log s + (1-s) log(1-s)] (negative binary entropy), written
+        # with log-sigmoids so that saturated neurons (s = 0 or 1 in float32) give 0, not NaN.
+        y = self.beta * x
+        s = jax.nn.sigmoid(y)
+        return jnp.sum(s * jax.nn.log_sigmoid(y) + (1 - s) * jax.nn.log_sigmoid(-y)) / self.beta
+
+    @property
+    def name(self):
+        return f"sigmoid β={float(self.beta):g}" if not isinstance(self.beta, jax.core.Tracer) else "sigmoid"
+
+
+def _log_cosh(y):
+    # log cosh y = |y| + log(1 + e^{-2|y|}) - log 2: no overflow for large |y| (β = 1e4).
+    a = jnp.abs(y)
+    return a + jnp.log1p(jnp.exp(-2.0 * a)) - jnp.log(2.0)
+
+
+class Tanh(Lagrangian):
+    r""":math:`\mathcal{L} = \tfrac1\beta\sum_i\log\cosh(\beta x_i)`, activation :math:`\tanh(\beta x)\in(-1,1)`
+    (eq. 3.6). As β → ∞ the activation becomes Sign(x) and the neuron energy vanishes."""
+
+    beta: float | Array
+
+    def __init__(self, beta: float = 1.0):
+        self.beta = _beta(beta)
+
+    def __call__(self, x):
+        return jnp.sum(_log_cosh(self.beta * x)) / self.beta
+
+    def activation(self, x):
+        return jnp.tanh(self.beta * x)
+
+    def dual(self, x):
+        # (1/b)[y tanh y - log cosh y] with y = bx; both terms ~|y| for large |y| and the difference
+        # tends to log 2, so compute it as |y|(tanh|y| - 1) - log1p(e^{-2|y|}) + log 2 (no cancellation).
+        a = jnp.abs(self.beta * x)
+        return jnp.sum(a * (jnp.tanh(a) - 1.0) - jnp.log1p(jnp.exp(-2.0 * a)) + jnp.log(2.0)) / self.beta
+
+    @property
+    def name(self):
+        return f"tanh β={float(self.beta):g}" if not isinstance(self.beta, jax.core.Tracer) else "tanh"
+
+
+class Exponential(Lagrangian):
+    r""":math:`\mathcal{L} = \tfrac1\beta\sum_i e^{\beta x_i}`, activation :math:`e^{\beta x}` (unbounded)."""
+
+    beta: float | Array
+
+    def __init__(self, beta: float = 1.0):
+        self.beta = _beta(beta)
+
+    def __call__(self, x):
+        return jnp.sum(jnp.exp(self.beta * x)) / self.beta
+
+    def activation(self, x):
+        return jnp.exp(self.beta * x)
+
+    def dual(self, x):
+        return jnp.sum((x - 1.0 / self.beta) * jnp.exp(self.beta * x))
+
+    @property
+    def name(self):
+        return f"exp β={float(self.beta):g}" if not isinstance(self.beta, jax.core.Tracer) else "exp"
+
+
+class Softmax(Lagrangian):
+    r""":math:`\mathcal{L} = \tfrac1\beta\log\sum_i e^{\beta x_i}` (log-sum-exp along ``axis``), activation
+    :math:`\mathrm{softmax}(\beta x)`. The neuron energy is :math:`\tfrac1\beta\sum_i p_i\log p_i`
+    (minus the entropy over β), computed from log-softmax: stable at β = 1e4."""
+
+    beta: float | Array
+    axis: int = eqx.field(static=True)
+
+    def __init__(self, beta: float = 1.0, axis: int = -1):
+        self.beta = _beta(beta)
+        self.axis = check_int("axis", axis)
+
+    def __call__(self, x):
+        return jnp.sum(logsumexp(self.beta * x, axis=self.axis)) / self.beta
+
+    def activation(self, x):
+        return jax.nn.softmax(self.beta * x, axis=self.axis)
+
+    def dual(self, x):
+        log_p = jax.nn.log_softmax(self.beta * x, axis=self.axis)
+        return jnp.sum(jnp.exp(log_p) * log_p) / self.beta
+
+    @property
+    def name(self):
+        return f"softmax β={float(self.beta):g}" if not isinstance(self.beta, jax.core.Tracer) else "softmax"
+
+
+class LayerNorm(Lagrangian):
+    r"""Layer normalisation as a neuron (eqs. 3.13–3.14):
+
+    .. math:: \mathcal{L} = D\gamma\sqrt{\tfrac1D\textstyle\sum_j(x_j-\bar x)^2+\varepsilon}+\sum_j\delta_jx_j,
+       \qquad \hat x_i = \gamma\frac{x_i-\bar x}{\sqrt{\frac1D\sum_j(x_j-\bar x)^2+\varepsilon}}+\delta_i.
+
+    γ is a scalar (a vector γ would break convexity), δ a vector of length D (or a scalar), ε > 0.
+    The neuron energy is :math:`-D\gamma\varepsilon/\sqrt{\mathrm{var}+\varepsilon}`: O(ε), which is why
+    the Energy Transformer drops it (eq. 3.19).
+    """
+
+    gamma: float | Array
+    delta: float | Array
+    eps: float = eqx.field(static=True)
+    axis: int = eqx.field(static=True)
+
+    def __init__(self, gamma: float = 1.0, delta=0.0, eps: float = 1e-5, axis: int = -1):
+        self.gamma = check_positive("gamma", gamma)
+        delta = as_array("delta", delta, ndim=(0, 1))
+        check_finite("delta", delta)
+        self.delta = jnp.asarray(delta, dtype=jnp.float32)
+        self.eps = check_positive("eps", eps)
+        self.axis = check_int("axis", axis)
+
+    def _std(self, x):
+        centred = x - jnp.mean(x, axis=self.axis, keepdims=True)
+        return centred, jnp.sqrt(jnp.mean(centred**2, axis=self.axis, keepdims=True) + self.eps)
+
+    def _delta(self, x):
+        # delta broadcasts along `axis` (a vector of length D); move it there if axis is not last.
+        if jnp.ndim(self.delta) == 0:
+            return self.delta
+        return jnp.moveaxis(jnp.broadcast_to(self.delta, jnp.moveaxis(x, self.axis, -1).shape), -1, self.axis)
+
+    def __call__(self, x):
+        _, std = self._std(x)
+        dim = x.shape[self.axis]
+        return dim * self.gamma * jnp.sum(std) + jnp.sum(self._delta(x) * x)
+
+    def activation(self, x):
+        centred, std = self._std(x)
+        return self.gamma * centred / std + self._delta(x)
+
+    def dual(self, x):
+        _, std = self._std(x)
+        dim = x.shape[self.axis]
+        return -dim * self.gamma * self.eps * jnp.sum(1.0 / std)
+
+    @property
+    def name(self):
+        return "layernorm"
+
+
+class SphericalNorm(Lagrangian):
+    r""":math:`\mathcal{L} = \gamma\sqrt{\|x\|^2+\varepsilon}` along ``axis``: the activation
+    :math:`\gamma x/\sqrt{\|x\|^2+\varepsilon}` lies (almost) on the sphere of radius γ. Neuron energy
+    :math:`-\gamma\varepsilon/\sqrt{\|x\|^2+\varepsilon}`."""
+
+    gamma: float | Array
+    eps: float = eqx.field(static=True)
+    axis: int = eqx.field(static=True)
+
+    def __init__(self, gamma: float = 1.0, eps: float = 1e-5, axis: int = -1):
+        self.gamma = check_positive("gamma", gamma)
+        self.eps = check_positive("eps", eps)
+        self.axis = check_int("axis", axis)
+
+    def _norm(self, x):
+        return jnp.sqrt(jnp.sum(x**2, axis=self.axis, keepdims=True) + self.eps)
+
+    def __call__(self, x):
+        return self.gamma * jnp.sum(self._norm(x))
+
+    def activation(self, x):
+        return self.gamma * x / self._norm(x)
+
+    def dual(self, x):
+        return -self.gamma * self.eps * jnp.sum(1.0 / self._norm(x))
+
+    @property
+    def name(self):
+        return "spherical"
+
+
+@jax.custom_jvp
+def neuron_energy(lagrangian: Lagrangian, xhat: Float[Array, "..."], x: Float[Array, "..."]) -> Float[Array, ""]:
+    r"""Neuron energy :math:`E(\hat x) = \langle x,\hat x\rangle - \mathcal{L}(x)` with a custom derivative.
+
+    ``xhat`` must be ``lagrangian.activation(x)``: HAMUX keeps both the state and the activation, so
+    the inverse activation is never needed. Differentiation rules (the Legendre trick):
+
+    * with respect to ``xhat``: exactly ``x`` (eq. 3.4), no differentiation through the activation;
+    * with respect to ``x``: zero, because on :math:`\hat x = \nabla\mathcal{L}(x)` the two terms cancel;
+    * with respect to the Lagrangian's parameters θ: :math:`-\partial\mathcal{L}/\partial\theta` at fixed x
+      (the envelope theorem), so β, γ, δ can still be trained.
+    """
+    return lagrangian.dual(x)
+
+
+@neuron_energy.defjvp
+def _neuron_energy_jvp(primals, tangents):
+    lagrangian, xhat, x = primals
+    d_lagrangian, d_xhat, _ = tangents
+    value = lagrangian.dual(x)
+    _, d_params = jax.jvp(lambda lag: lag(x), (lagrangian,), (d_lagrangian,))
+    return value, jnp.sum(x * d_xhat) - d_params

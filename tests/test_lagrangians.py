@@ -1,0 +1,206 @@
+"""Lagrangians: activation = ∇L, the Legendre energy and its custom derivative, convexity, stability."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from amtutor import lagrangians as L
+from amtutor.hamux import Graph, Layer
+
+D = 7
+
+
+def all_lagrangians():
+    """One instance of every Lagrangian, with non-trivial parameters and extreme β included."""
+    return [
+        L.Identity(),
+        L.ReLU(),
+        L.RectifiedPower(3),
+        L.Sigmoid(0.5),
+        L.Sigmoid(1e4),
+        L.Tanh(2.0),
+        L.Tanh(1e4),
+        L.Exponential(0.7),
+        L.Softmax(1.0),
+        L.Softmax(1e4),
+        L.LayerNorm(1.5, jnp.linspace(-1, 1, D), eps=1e-5),
+        L.LayerNorm(0.8, 0.3, eps=1e-2),
+        L.SphericalNorm(2.0, eps=1e-3),
+    ]
+
+
+IDS = [lag.name for lag in all_lagrangians()]
+
+
+def _x(seed=0, shape=(D,), scale=1.5):
+    return scale * jax.random.normal(jax.random.key(seed), shape)
+
+
+@pytest.mark.parametrize("lag", all_lagrangians(), ids=IDS)
+def test_activation_is_gradient_of_lagrangian(lag):
+    for seed in range(3):
+        x = _x(seed)
+        # float32: both sides are O(1) expressions; a few ulps of difference (~1e-6) are rounding.
+        np.testing.assert_allclose(lag.activation(x), jax.grad(lag)(x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("lag", all_lagrangians(), ids=IDS)
+def test_dual_is_legendre_transform(lag):
+    x = _x(1)
+    direct = jnp.sum(x * lag.activation(x)) - lag(x)
+    # The closed form avoids the cancellation of <x, x̂> and L(x) (each O(D·|x|)); agreement to
+    # float32 resolution of those O(10) terms, i.e. ~1e-5 absolute, is all the subtraction allows.
+    np.testing.assert_allclose(lag.dual(x), direct, rtol=1e-5, atol=3e-5)
+
+
+@pytest.mark.parametrize("lag", all_lagrangians(), ids=IDS)
+def test_energy_gradient_is_state_exactly(lag):
+    """∂E/∂x̂ = x and ∂E/∂x = 0, exactly (the custom JVP returns x itself)."""
+    x = _x(2)
+    xhat = lag.activation(x)
+    np.testing.assert_array_equal(jax.grad(L.neuron_energy, argnums=1)(lag, xhat, x), x)
+    np.testing.assert_array_equal(jax.grad(L.neuron_energy, argnums=2)(lag, xhat, x), jnp.zeros_like(x))
+    assert jnp.isfinite(lag.energy(x))
+
+
+@pytest.mark.parametrize("lag", all_lagrangians(), ids=IDS)
+def test_lagrangian_hessian_is_positive_semidefinite(lag):
+    """Convexity of L, the condition for dE/dt <= 0 (eq. 3.5)."""
+    if getattr(lag, "beta", 1.0) > 100:
+        pytest.skip("Hessian of a saturated activation at β = 1e4 is zero to float precision")
+    for seed in range(3):
+        hess = jax.hessian(lag)(_x(seed, scale=1.0))
+        eig = np.linalg.eigvalsh(np.asarray((hess + hess.T) / 2, dtype=np.float64))
+        assert eig.min() >= -1e-5 * max(1.0, abs(eig).max())
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, len(all_lagrangians()) - 1), st.integers(0, 10_000), st.floats(0.0, 1.0))
+def test_lagrangian_is_convex_in_the_state(index, seed, t):
+    lag = all_lagrangians()[index]
+    a, b = _x(seed), _x(seed + 1)
+    mid = lag(t * a + (1 - t) * b)
+    chord = t * lag(a) + (1 - t) * lag(b)
+    assert mid <= chord + 1e-4 * (1 + abs(chord))  # float32 rounding of O(10) sums
+
+
+# Elementwise activations with an explicit inverse: the neuron energy as a function of x̂ alone.
+INVERTIBLE = [
+    (L.Identity(), lambda y: y, (-3.0, 3.0)),
+    (L.Tanh(1.5), lambda y: jnp.arctanh(y) / 1.5, (-0.95, 0.95)),
+    (L.Sigmoid(2.0), lambda y: jnp.log(y / (1 - y)) / 2.0, (0.05, 0.95)),
+    (L.Exponential(0.5), lambda y: jnp.log(y) / 0.5, (0.1, 3.0)),
+]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, len(INVERTIBLE) - 1), st.integers(0, 10_000), st.floats(0.0, 1.0))
+def test_neuron_energy_is_convex_in_the_activation(index, seed, t):
+    lag, inverse, (lo, hi) = INVERTIBLE[index]
+    k1, k2 = jax.random.split(jax.random.key(seed))
+    a = jax.random.uniform(k1, (D,), minval=lo, maxval=hi)
+    b = jax.random.uniform(k2, (D,), minval=lo, maxval=hi)
+    energy = lambda y: lag.dual(inverse(y))  # noqa: E731
+    assert energy(t * a + (1 - t) * b) <= t * energy(a) + (1 - t) * energy(b) + 1e-4
+
+
+def test_parameter_gradient_is_envelope_derivative():
+    """d/dβ of E(x̂; β) at fixed x̂ (finite difference through the inverse activation) matches the JVP."""
+    y = jnp.array([-0.9, -0.3, 0.1, 0.6, 0.8])
+    beta = 1.7
+
+    def exact(b):
+        return L.Tanh(b).dual(jnp.arctanh(y) / b)
+
+    h = 1e-2
+    fd = (exact(beta + h) - exact(beta - h)) / (2 * h)
+    x = jnp.arctanh(y) / beta
+    auto = jax.grad(lambda lag: L.neuron_energy(lag, y, x))(L.Tanh(beta)).beta
+    np.testing.assert_allclose(auto, fd, rtol=1e-3)  # O(h²) error of the central difference
+
+
+def test_layernorm_closed_forms():
+    x = _x(3)
+    gamma, eps = 1.3, 1e-3
+    lag = L.LayerNorm(gamma, jnp.arange(D) * 0.1, eps=eps)
+    var = jnp.var(x)
+    np.testing.assert_allclose(lag.dual(x), -D * gamma * eps / jnp.sqrt(var + eps), rtol=1e-5)
+    xhat = lag.activation(x)
+    # γ is the spread and δ the mean of the normalised vector
+    np.testing.assert_allclose(jnp.mean(xhat), jnp.mean(jnp.arange(D) * 0.1), atol=1e-5)
+    np.testing.assert_allclose(jnp.std(xhat - jnp.arange(D) * 0.1), gamma * jnp.sqrt(var / (var + eps)), rtol=1e-5)
+
+
+def test_axis_lagrangians_act_per_token():
+    x = _x(4, shape=(3, D))
+    for lag in (L.Softmax(2.0), L.LayerNorm(1.0), L.SphericalNorm(1.0)):
+        rows = sum(lag(x[i]) for i in range(3))
+        np.testing.assert_allclose(lag(x), rows, rtol=1e-5)
+        np.testing.assert_allclose(lag.activation(x)[1], lag.activation(x[1]), rtol=1e-6, atol=1e-7)
+    sm = L.Softmax(1.0).activation(x)
+    np.testing.assert_allclose(sm.sum(axis=-1), 1.0, rtol=1e-6)
+    np.testing.assert_allclose(jnp.linalg.norm(L.SphericalNorm(2.0, eps=1e-8).activation(x), axis=-1), 2.0, rtol=1e-5)
+
+
+def test_stable_at_beta_1e4():
+    x = jnp.array([1.0, 1.0 - 1e-3, -2.0, 0.5]) * 50.0
+    for lag in (L.Softmax(1e4), L.Tanh(1e4), L.Sigmoid(1e4)):
+        assert jnp.all(jnp.isfinite(lag.activation(x)))
+        assert jnp.isfinite(lag(x)) and jnp.isfinite(lag.energy(x))
+        assert jnp.all(jnp.isfinite(jax.grad(lag)(x)))
+    # the two top entries differ by 0.05·1e4 = 500 in βx: softmax is one-hot, energy -entropy/β = 0
+    np.testing.assert_array_equal(L.Softmax(1e4).activation(x), jnp.array([1.0, 0, 0, 0]))
+    assert L.Softmax(1e4).energy(x) == 0.0
+    # tanh at saturation: y·tanh(y) − log cosh(y) → log 2, so the energy is log(2)/β per neuron
+    np.testing.assert_allclose(L.Tanh(1e4).energy(x), 4 * np.log(2) / 1e4, rtol=1e-5)
+
+
+def _poisoned_tanh():
+    """A tanh Lagrangian whose activation refuses to be differentiated."""
+
+    @jax.custom_jvp
+    def tanh_no_grad(y):
+        return jnp.tanh(y)
+
+    @tanh_no_grad.defjvp
+    def _(primals, tangents):
+        raise RuntimeError("the activation was differentiated")
+
+    class PoisonedTanh(L.Tanh):
+        def activation(self, x):
+            return tanh_no_grad(self.beta * x)
+
+    return PoisonedTanh(1.0)
+
+
+def test_dynamics_never_differentiate_the_activation():
+    """The HAMUX gradient ∂E/∂x̂ never differentiates the activation; ∂E/∂x (through x̂) would."""
+    lag = _poisoned_tanh()
+    graph = Graph({"x": Layer(D, lag)}, {}, [])
+    xs = {"x": _x(5)}
+    np.testing.assert_array_equal(graph.gradient(xs)["x"], xs["x"])
+    with pytest.raises(RuntimeError, match="differentiated"):
+        jax.grad(graph.energy)(xs)
+
+
+@pytest.mark.parametrize(
+    "make, exc, match",
+    [
+        (lambda: L.Tanh(0.0), ValueError, "beta must be > 0"),
+        (lambda: L.Softmax(-1.0), ValueError, "beta must be > 0"),
+        (lambda: L.Sigmoid("2"), TypeError, "beta must be a real number"),
+        (lambda: L.Exponential(float("inf")), ValueError, "beta must be finite"),
+        (lambda: L.RectifiedPower(1), ValueError, "n must be >= 2"),
+        (lambda: L.LayerNorm(gamma=0.0), ValueError, "gamma must be > 0"),
+        (lambda: L.LayerNorm(delta=jnp.ones((2, 2))), ValueError, "delta must be 0-D or 1-D"),
+        (lambda: L.LayerNorm(delta=[jnp.nan]), ValueError, "delta contains NaN"),
+        (lambda: L.LayerNorm(eps=0.0), ValueError, "eps must be > 0"),
+        (lambda: L.SphericalNorm(eps=-1.0), ValueError, "eps must be > 0"),
+        (lambda: L.Softmax(1.0, axis=0.5), TypeError, "axis must be an integer"),
+    ],
+)
+def test_bad_parameters_raise_clear_errors(make, exc, match):
+    with pytest.raises(exc, match=match):
+        make()
