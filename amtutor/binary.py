@@ -431,13 +431,16 @@ def _is_fixed_point(memories, state, separation):
         gains = jax.vmap(separation.gain, in_axes=(None, 0))(m, deltas)
         return jnp.all(gains <= 0)
 
-    return _batched(one, state)
+    # One state at a time (lax.map, not vmap): each needs a (D, K) array of gains, and a batch of
+    # them at once would need B times that memory (1.5 GB for 100 images against 1,629).
+    return one(state) if state.ndim == 1 else jax.lax.map(one, state)
 
 
 def is_fixed_point(memories, state, separation: Separation):
     """True where no single-bit flip lowers the energy (the state is stable under async recall).
 
-    Costs O(KD) per state. Returns a boolean scalar, or ``(B,)`` for a batch.
+    Costs O(KD) time and memory per state; a batch is processed one state after another.
+    Returns a boolean scalar, or ``(B,)`` for a batch.
     """
     _check_separation(separation)
     memories = _check_memories(memories)

@@ -196,8 +196,13 @@ class Tanh(Lagrangian):
     def dual(self, x):
         # (1/b)[y tanh y - log cosh y] with y = bx; both terms ~|y| for large |y| and the difference
         # tends to log 2, so compute it as |y|(tanh|y| - 1) - log1p(e^{-2|y|}) + log 2 (no cancellation).
+        # For small |y| that form cancels log 2 against itself; there a tanh a - ½ log1p(sinh² a)
+        # is accurate (the clamp keeps sinh finite in the branch `where` discards).
         a = jnp.abs(self.beta * x)
-        return jnp.sum(a * (jnp.tanh(a) - 1.0) - jnp.log1p(jnp.exp(-2.0 * a)) + jnp.log(2.0)) / self.beta
+        large = a * (jnp.tanh(a) - 1.0) - jnp.log1p(jnp.exp(-2.0 * a)) + jnp.log(2.0)
+        s = jnp.minimum(a, 1.0)
+        small = s * jnp.tanh(s) - 0.5 * jnp.log1p(jnp.sinh(s) ** 2)
+        return jnp.sum(jnp.where(a < 1.0, small, large)) / self.beta
 
     @property
     def name(self):

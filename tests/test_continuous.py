@@ -1,0 +1,190 @@
+"""Tests for amtutor.continuous: the tanh DenseAM of Exercise 3.1."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from amtutor import binary, continuous, data
+
+SEPARATIONS = {
+    "quadratic": binary.quadratic(),
+    "power3": binary.power(3),
+    "rectified4": binary.rectified_power(4),
+    "lse": binary.log_sum_exp(2.0),
+}
+
+
+def _setup(num_memories=3, dim=10, seed=0):
+    memories = data.binary_patterns(num_memories, dim, key=jax.random.key(seed))
+    x = jax.random.normal(jax.random.key(seed + 1), (dim,))
+    return memories, x
+
+
+def test_energy_matches_formula_3_8():
+    memories, x = _setup()
+    beta = 0.7
+    g = np.tanh(beta * np.asarray(x, np.float64))
+    lagrangian = np.sum(np.log(np.cosh(beta * np.asarray(x, np.float64)))) / beta
+    m = np.asarray(memories, np.float64) @ g
+    expected = g @ np.asarray(x, np.float64) - lagrangian - np.sum(m**3 / 3)
+    got = continuous.tanh_energy(memories, x, binary.power(3), beta=beta)
+    assert float(got) == pytest.approx(expected, rel=1e-5, abs=1e-5)
+
+
+def test_energy_batch_matches_single():
+    memories, _ = _setup()
+    xs = jax.random.normal(jax.random.key(5), (4, 10))
+    batch = continuous.tanh_energy(memories, xs, binary.quadratic(), beta=1.0)
+    single = [continuous.tanh_energy(memories, x, binary.quadratic(), beta=1.0) for x in xs]
+    np.testing.assert_allclose(batch, single, rtol=1e-5)  # float32 summation order differs under vmap
+
+
+def test_energy_finite_at_huge_beta():
+    memories, x = _setup()
+    e = continuous.tanh_energy(memories, 100.0 * x, binary.quadratic(), beta=1e4)
+    assert np.isfinite(float(e))
+
+
+@pytest.mark.parametrize("name", ["quadratic", "power3", "rectified4"])
+def test_input_current_is_sum_xi_f(name):
+    memories, x = _setup()
+    g = jnp.tanh(x)
+    n = {"quadratic": 2, "power3": 3, "rectified4": 4}[name]
+    m = memories @ g
+    f = m ** (n - 1) if name != "rectified4" else jnp.maximum(m, 0) ** (n - 1)
+    np.testing.assert_allclose(continuous.input_current(memories, g, SEPARATIONS[name]),
+                               memories.T @ f, rtol=1e-5, atol=1e-5)
+
+
+def test_input_current_is_minus_energy_gradient_wrt_activations():
+    # dE/dx̂ = x - I: the Legendre part contributes exactly x (eq. 3.3 box), checked by autodiff
+    # of the energy written as a function of x̂ (x = artanh(x̂)/β).
+    memories, x = _setup()
+    beta = 0.5
+    sep = binary.power(3)
+
+    def energy_of_activations(g):
+        return continuous.tanh_energy(memories, jnp.arctanh(g) / beta, sep, beta=beta)
+
+    g = jnp.tanh(beta * x)
+    grad = jax.grad(energy_of_activations)(g)
+    np.testing.assert_allclose(grad, x - continuous.input_current(memories, g, sep), rtol=2e-3, atol=2e-3)
+
+
+def test_euler_step_is_eq_3_11():
+    memories, x = _setup()
+    run = continuous.tanh_descent(memories, x, binary.power(3), beta=0.3, steps=1)
+    expected = continuous.input_current(memories, jnp.tanh(0.3 * x), binary.power(3))
+    np.testing.assert_allclose(run.x, expected, rtol=1e-5)
+    assert run.energies.shape == (2,) and run.trajectory.shape == (2, 10) and run.times.shape == (2,)
+
+
+@pytest.mark.parametrize("name", ["quadratic", "power3", "rectified4"])
+def test_large_beta_euler_step_is_sync_discrete_update(name):
+    # Exercise 3.1: as beta -> infinity, x̂ = Sign(x) and one Euler step (tau = dt = 1) is the
+    # synchronous discrete update (with the j = i term, as binary.sync_update computes it).
+    memories = data.binary_patterns(4, 30, key=jax.random.key(3))
+    sigma = data.flip_bits(memories[0], 0.2, key=jax.random.key(4))
+    sep = SEPARATIONS[name]
+    run = continuous.tanh_descent(memories, sigma, sep, beta=100.0, steps=1)
+    discrete = binary.sync_update(memories, sigma, sep)
+    field_nonzero = run.x != 0
+    assert bool(jnp.all(jnp.where(field_nonzero, jnp.sign(run.x) == discrete, True)))
+
+
+def test_fixed_point_converges_to_discrete_as_beta_grows():
+    # The chapter's claim: the continuous fixed point approaches the discrete one as beta grows.
+    memories = data.binary_patterns(5, 100, key=jax.random.key(0))
+    cue = data.flip_bits(memories[0], 0.2, key=jax.random.key(1))
+    star = binary.async_recall(memories, cue, binary.quadratic(), key=jax.random.key(2)).state
+    gaps = [
+        float(jnp.mean(jnp.abs(continuous.tanh_descent(memories, cue, binary.quadratic(), beta=b, steps=30).activations - star)))
+        for b in (0.02, 0.05, 0.1, 0.2)
+    ]
+    assert all(b <= a for a, b in zip(gaps, gaps[1:]))
+    assert gaps[-1] < 1e-5
+
+
+def test_batch_descent_matches_single():
+    memories, _ = _setup()
+    xs = jax.random.normal(jax.random.key(8), (3, 10))
+    batch = continuous.tanh_descent(memories, xs, binary.quadratic(), beta=0.2, steps=5, dt=0.5)
+    for i in range(3):
+        single = continuous.tanh_descent(memories, xs[i], binary.quadratic(), beta=0.2, steps=5, dt=0.5)
+        np.testing.assert_allclose(batch.x[i], single.x, rtol=1e-5)
+        np.testing.assert_allclose(batch.energies[i], single.energies, rtol=1e-5)
+
+
+def _tolerance(energies):
+    # float32 rounding of an energy of size |E| (sums of K·D^n terms): a few ulps, relative.
+    return 1e-5 * (jnp.abs(energies[:-1]) + 1.0)
+
+
+# One shape: every new (K, D) or separation compiles the solver again (a few seconds each), while
+# beta, the memories and the start are traced values that vary freely.
+@settings(max_examples=12)
+@given(
+    dim=st.just(8),
+    num_memories=st.just(3),
+    beta=st.floats(0.05, 3.0),
+    name=st.sampled_from(sorted(SEPARATIONS)),
+    seed=st.integers(0, 10_000),
+)
+def test_energy_non_increasing_along_the_flow(dim, num_memories, beta, name, seed):
+    """dE/dt = -tau ẋᵀ ∇²L ẋ <= 0 (eq. 3.5): along the ODE solution the energy never goes up."""
+    memories = data.binary_patterns(num_memories, dim, key=jax.random.key(seed))
+    x0 = 2.0 * jax.random.normal(jax.random.key(seed + 1), (dim,))
+    flow = continuous.tanh_ode(memories, x0, SEPARATIONS[name], beta=beta, t1=5.0, saves=26,
+                               rtol=1e-6, atol=1e-6)
+    assert bool(jnp.all(jnp.diff(flow.energies) <= _tolerance(flow.energies)))
+
+
+@settings(max_examples=20)
+@given(
+    dim=st.integers(2, 12),
+    num_memories=st.integers(1, 4),
+    beta=st.floats(0.05, 3.0),
+    name=st.sampled_from(sorted(SEPARATIONS)),
+    seed=st.integers(0, 10_000),
+)
+def test_energy_non_increasing_under_small_euler_steps(dim, num_memories, beta, name, seed):
+    """Euler steps small against the fastest time scale follow the flow, so E never goes up.
+
+    The input current changes at rate ~ beta * |d I / d x̂| <= beta * K * D^(n-1) (power n), so a
+    step dt = 0.1 / (1 + beta * K * D^(n-1)) stays well inside the stable range.
+    """
+    memories = data.binary_patterns(num_memories, dim, key=jax.random.key(seed))
+    x0 = 2.0 * jax.random.normal(jax.random.key(seed + 1), (dim,))
+    n = {"quadratic": 2, "power3": 3, "rectified4": 4, "lse": 2}[name]
+    dt = 0.1 / (1.0 + beta * num_memories * dim ** (n - 1))
+    run = continuous.tanh_descent(memories, x0, SEPARATIONS[name], beta=beta, steps=200, dt=dt)
+    assert bool(jnp.all(jnp.diff(run.energies) <= _tolerance(run.energies)))
+
+
+def test_bad_inputs():
+    memories, x = _setup()
+    sep = binary.quadratic()
+    with pytest.raises(ValueError, match="beta"):
+        continuous.tanh_energy(memories, x, sep, beta=0.0)
+    with pytest.raises(TypeError, match="separation"):
+        continuous.tanh_energy(memories, x, "quadratic", beta=1.0)
+    with pytest.raises(ValueError, match="neurons"):
+        continuous.tanh_energy(memories, x[:5], sep, beta=1.0)
+    with pytest.raises(ValueError, match="memories must be 2-D"):
+        continuous.tanh_energy(memories[0], x, sep, beta=1.0)
+    with pytest.raises(ValueError, match="x contains NaN"):
+        continuous.tanh_energy(memories, x.at[0].set(jnp.nan), sep, beta=1.0)
+    with pytest.raises(ValueError, match="dt/tau"):
+        continuous.tanh_descent(memories, x, sep, beta=1.0, dt=2.0)
+    with pytest.raises(ValueError, match="steps"):
+        continuous.tanh_descent(memories, x, sep, beta=1.0, steps=0)
+    with pytest.raises(ValueError, match="t1"):
+        continuous.tanh_ode(memories, x, sep, beta=1.0, t1=-1.0)
+    with pytest.raises(ValueError, match="saves"):
+        continuous.tanh_ode(memories, x, sep, beta=1.0, saves=1)
+    with pytest.raises(ValueError, match="activations have 5 neurons"):
+        continuous.input_current(memories, x[:5], sep)
+    with pytest.raises(TypeError, match="x must be an array"):
+        continuous.tanh_descent(memories, "x", sep, beta=1.0)

@@ -1,0 +1,127 @@
+"""Tests for amtutor.retrieval: retrieval success, basins and capacity measurements."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from amtutor import binary, data, retrieval
+
+
+def _patterns(k, d, seed=0):
+    return data.binary_patterns(k, d, key=jax.random.key(seed))
+
+
+def test_success_without_noise_is_fixed_point():
+    memories = _patterns(12, 40)
+    success = retrieval.retrieval_success(memories, binary.quadratic(), noise=0.0, key=jax.random.key(1))
+    np.testing.assert_array_equal(success, binary.is_fixed_point(memories, memories, binary.quadratic()))
+
+
+def test_success_matches_explicit_recall():
+    memories = _patterns(5, 64)
+    key = jax.random.key(3)
+    success = retrieval.retrieval_success(memories, binary.power(3), noise=0.2, key=key, probes=4, sweeps=2)
+    flip_key, order_key = jax.random.split(key)
+    cues = data.flip_bits(memories[:4], 0.2, key=flip_key)
+    final = binary.async_recall(memories, cues, binary.power(3), key=order_key, sweeps=2).state
+    np.testing.assert_array_equal(success, jnp.all(final == memories[:4], axis=1))
+    assert success.shape == (4,)
+
+
+def test_few_memories_are_always_retrieved():
+    memories = _patterns(2, 100)
+    success = retrieval.retrieval_success(memories, binary.quadratic(), noise=0.2, key=jax.random.key(0))
+    assert bool(jnp.all(success))
+
+
+def test_basin_curve_shape_and_limits():
+    memories = _patterns(3, 64)
+    curve = retrieval.basin_curve(memories, binary.power(3), [0.0, 0.1, 0.5], key=jax.random.key(0), probes=3)
+    assert curve.shape == (3,)
+    assert curve[0] == 1.0 and curve[1] == 1.0
+    # At 50% flips the cue carries no information about the pattern: exact retrieval is rare.
+    assert curve[2] <= 0.5
+
+
+def test_capacity_brackets_and_monotone_predicate():
+    # The Hopfield capacity of 64-bit random patterns (99% fixed points): a handful.
+    k = retrieval.capacity(binary.quadratic(), 64, key=jax.random.key(0), k_max=40)
+    assert 1 <= k < 40
+    # The bisection's answer is consistent with the predicate it used at K and K + 1.
+    pool = data.binary_patterns(40, 64, key=jax.random.split(jax.random.key(0))[0])
+    trial_key = jax.random.split(jax.random.key(0))[1]
+
+    def ok(kk):
+        return float(jnp.mean(retrieval.retrieval_success(pool[:kk], binary.quadratic(), noise=0.0,
+                                                          key=trial_key, probes=100))) >= 0.99
+
+    assert ok(k) and not ok(k + 1)
+
+
+def test_capacity_rel_tol_grid_is_close_to_exact():
+    exact = retrieval.capacity(binary.power(3), 24, key=jax.random.key(2), k_max=200)
+    coarse = retrieval.capacity(binary.power(3), 24, key=jax.random.key(2), k_max=200, rel_tol=0.2)
+    # The grid answer is a grid value that succeeds: at most the exact bisection answer when the
+    # predicate is monotone, and within one grid step (factor 1.2, plus rounding) below it.
+    assert coarse <= exact + 1 and coarse >= exact / 1.2 - 1
+
+
+def test_capacity_returns_kmin_minus_one_when_nothing_works():
+    # 150 patterns of 8 bits are far beyond the Hopfield capacity (~0.14 D ~ 1): K = 150 fails.
+    assert retrieval.capacity(binary.quadratic(), 8, key=jax.random.key(0), k_min=150, k_max=200) == 149
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_predicted_capacity_formula(n):
+    from scipy.stats import norm
+
+    d = 100
+    eps = norm.ppf(1 - 0.01 / d)
+    double_factorial = {2: 1, 3: 3, 4: 15}[n]
+    assert retrieval.predicted_capacity(n, d) == pytest.approx(d ** (n - 1) / (eps**2 * double_factorial))
+
+
+def test_predicted_capacity_grows_slightly_slower_than_power():
+    dims = np.array([100.0, 1000.0])
+    ratio = retrieval.predicted_capacity(3, dims)
+    assert ratio[1] / ratio[0] < 100 and ratio[1] / ratio[0] > 50
+
+
+@settings(max_examples=10)
+@given(seed=st.integers(0, 1000), noise=st.sampled_from([0.0, 0.1, 0.3]))
+def test_rectified_never_retrieves_inverted_where_plain_does(seed, noise):
+    """Property: a rectified power never ends on an inverted memory −ξ, even where the plain even
+    power does (60% noise puts the cue nearer −ξ)."""
+    memories = _patterns(3, 32, seed)
+    cues = data.flip_bits(memories, 0.6 + noise / 3, key=jax.random.key(seed + 1))
+    key = jax.random.key(seed + 2)
+    rect = binary.async_recall(memories, cues, binary.rectified_power(4), key=key, sweeps=3).state
+    assert not bool(jnp.any(jnp.all(rect[:, None, :] == -memories[None], axis=-1)))
+
+
+def test_bad_inputs():
+    memories = _patterns(4, 16)
+    sep = binary.quadratic()
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="noise"):
+        retrieval.retrieval_success(memories, sep, noise=1.5, key=key)
+    with pytest.raises(ValueError, match="memories must contain only"):
+        retrieval.retrieval_success(memories * 0.5, sep, noise=0.1, key=key)
+    with pytest.raises(ValueError, match="probes"):
+        retrieval.retrieval_success(memories, sep, noise=0.1, key=key, probes=0)
+    with pytest.raises(TypeError, match="key"):
+        retrieval.retrieval_success(memories, sep, noise=0.1, key=0)
+    with pytest.raises(ValueError, match="noises is empty"):
+        retrieval.basin_curve(memories, sep, [], key=key)
+    with pytest.raises(ValueError, match="k_max"):
+        retrieval.capacity(sep, 16, key=key, k_min=10, k_max=5)
+    with pytest.raises(ValueError, match="threshold"):
+        retrieval.capacity(sep, 16, key=key, k_max=5, threshold=0.0)
+    with pytest.raises(ValueError, match="rel_tol"):
+        retrieval.capacity(sep, 16, key=key, k_max=5, rel_tol=-0.1)
+    with pytest.raises(ValueError, match="n must be"):
+        retrieval.predicted_capacity(1, 100)
+    with pytest.raises(ValueError, match="dim must be"):
+        retrieval.predicted_capacity(2, 1)
