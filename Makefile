@@ -24,7 +24,7 @@ test: $(STAMP)
 
 # Regenerate the Colab twins (book/*.ipynb) from the MyST sources.
 notebooks: $(STAMP)
-	for f in $$(grep -l '^kernelspec:' book/*.md); do $(BIN)/jupytext --quiet --to ipynb "$$f"; done
+	for f in $$(grep -l '^kernelspec:' book/*.md); do $(BIN)/jupytext --quiet --update --to ipynb "$$f"; done
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b; done
