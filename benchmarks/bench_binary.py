@@ -22,7 +22,6 @@ Run: ``python benchmarks/bench_binary.py`` (a few minutes on 2 CPU cores).
 from __future__ import annotations
 
 import os
-import time
 from functools import partial
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -32,6 +31,7 @@ import jax.numpy as jnp
 
 from amtutor import binary, data
 from amtutor.binary import _site_order  # the same visiting order as async_recall, for the check
+from timing import best_time
 
 NUM_QUERIES = 100
 NOISE = 0.25
@@ -61,14 +61,6 @@ def naive_recall(memories, queries, orders, separation):
     return jax.vmap(one)(queries, orders)
 
 
-def best_time(fn, repeats=REPEATS):
-    fn()  # warm-up: compile
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def run_case(name, memories, separation, key):

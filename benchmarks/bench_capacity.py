@@ -8,23 +8,15 @@ pattern, O(K^2 D)), against two references measured in the same run:
 Prints one line per case: case, our time, reference time, ratio (ours / reference).
 """
 
-import time
 
 import jax
 import numpy as np
 
 from amtutor import binary, capacity
 from amtutor.data import binary_patterns
+from timing import best_time
 
 
-def best_time(fn, repeats=3):
-    fn()  # warm-up (compilation)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def numpy_fields(xi, n):

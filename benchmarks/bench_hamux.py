@@ -7,7 +7,6 @@ Run: `.venv/bin/python benchmarks/bench_hamux.py` (CPU by default; a GPU is used
 
 from __future__ import annotations
 
-import time
 
 import jax
 import jax.numpy as jnp
@@ -15,16 +14,9 @@ import jax.numpy as jnp
 from amtutor import lagrangians as L
 from amtutor.data import binary_patterns
 from amtutor.hamux import DenseSynapse, Graph, Layer, MemorySynapse, descend
+from timing import best_time
 
 
-def best_of(fn, repeats=15):
-    jax.block_until_ready(fn())  # compile
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def tanh_denseam(D=2304, K=100, steps=200, batch=16, beta=0.05, dt=0.1):
@@ -41,7 +33,7 @@ def tanh_denseam(D=2304, K=100, steps=200, batch=16, beta=0.05, dt=0.1):
             return x + dt * (jnp.maximum(m, 0) ** 2 @ xi - x), None
         return jax.lax.scan(step, x0, None, length=steps)[0]
 
-    return best_of(lambda: ours(x0)), best_of(lambda: reference(x0))
+    return best_time(lambda: ours(x0), repeats=15), best_time(lambda: reference(x0), repeats=15)
 
 
 def hierarchical(D=64, K=500, C=10, steps=400, batch=256, beta=0.5, lam=10.0, dt=0.05):
@@ -72,7 +64,7 @@ def hierarchical(D=64, K=500, C=10, steps=400, batch=256, beta=0.5, lam=10.0, dt
         zeros = (jnp.zeros((images.shape[0], K)), jnp.zeros((images.shape[0], C)))
         return jax.lax.scan(step, zeros, None, length=steps)[0][1]
 
-    return best_of(lambda: ours(images)), best_of(lambda: reference(images))
+    return best_time(lambda: ours(images), repeats=15), best_time(lambda: reference(images), repeats=15)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ NumPy/SciPy versions of the same maths measured in the same run:
 Prints one line per case: case, our time, reference time, ratio (ours / reference).
 """
 
-import time
 
 import jax
 import numpy as np
@@ -19,16 +18,9 @@ from scipy import special, stats
 
 from amtutor import statmech as sm
 from amtutor.data import spherical_patterns
+from timing import best_time
 
 
-def best_time(fn, repeats=3):
-    fn()  # warm-up (compilation)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def numpy_rem(lam, alpha, dim, trials, rng):
