@@ -15,8 +15,10 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# --all rewrites every page (the sidebar and the bibliography change when a chapter is added);
+# executed notebooks stay cached, so only new or edited chapters run again.
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -W --keep-going
+	$(BIN)/jupyter-book build . --all -W --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 test: $(STAMP)
