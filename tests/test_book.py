@@ -56,6 +56,7 @@ def test_book_builds_with_every_chapter_executed(tmp_path):
     result = subprocess.run(
         [str(BIN / "jupyter-book"), "build", str(ROOT), "--path-output", str(tmp_path), "-W", "--keep-going"],
         capture_output=True, text=True,
+        timeout=1800,  # a hung kernel must fail the run, not eat CI's whole budget
     )
     log = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
     assert result.returncode == 0, log[-8000:]
