@@ -1,9 +1,12 @@
 """The book: every chapter executes (errors fatal), Sphinx warnings are errors, the Colab twins are
 in sync with their MyST sources, and the built HTML has no dead widget controls."""
 
+import os
 import re
+import signal
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import jupytext
@@ -50,14 +53,39 @@ def test_colab_twin_is_in_sync(source):
     assert '"google.colab" in sys.modules' in first_code.source
 
 
+BUILD_ATTEMPT_SECONDS = 600  # the whole book takes 3-5 min on 2 cores, beside the other tests
+BUILD_ATTEMPTS = 3
+
+
+def build_book(output: Path) -> subprocess.CompletedProcess:
+    """``jupyter-book build`` into ``output``, retried when an attempt stalls.
+
+    Rarely (a few builds in ten here, under load) a notebook kernel and its client both sit idle,
+    waiting on each other, and the cell timeout never fires. A stalled attempt is killed with its
+    kernels; the retry reuses the execution cache in ``output``, so only the chapters that had not
+    finished run again. Any real error still fails on the first attempt.
+    """
+    command = [str(BIN / "jupyter-book"), "build", str(ROOT), "--path-output", str(output), "-W", "--keep-going"]
+    for attempt in range(1, BUILD_ATTEMPTS + 1):
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True,  # its own process group: kernels included
+        )
+        try:
+            out, _ = process.communicate(timeout=BUILD_ATTEMPT_SECONDS)
+            return subprocess.CompletedProcess(command, process.returncode, out, "")
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            # A warning, so that CI logs show every stall in the summary even when the retry passes.
+            warnings.warn(f"book build attempt {attempt} stalled after {BUILD_ATTEMPT_SECONDS} s; retrying")
+    raise AssertionError(f"the book build stalled {BUILD_ATTEMPTS} times")
+
+
 @pytest.mark.book
 def test_book_builds_with_every_chapter_executed(tmp_path):
     """Build the whole book from scratch (fresh execution cache), warnings as errors."""
-    result = subprocess.run(
-        [str(BIN / "jupyter-book"), "build", str(ROOT), "--path-output", str(tmp_path), "-W", "--keep-going"],
-        capture_output=True, text=True,
-        timeout=1800,  # a hung kernel must fail the run, not eat CI's whole budget
-    )
+    result = build_book(tmp_path)
     log = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
     assert result.returncode == 0, log[-8000:]
     html_dir = tmp_path / "_build" / "html"
