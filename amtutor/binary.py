@@ -172,12 +172,17 @@ def log_sum_exp(beta: float = 1.0) -> Separation:
 # --------------------------------------------------------------------------------------------
 
 
+def _as_float(x):
+    # ±1 data may arrive as int8 (the image cache) or bool-derived ints: compute in float32.
+    return jnp.asarray(x) if jnp.issubdtype(x.dtype, jnp.floating) else jnp.asarray(x, dtype=jnp.float32)
+
+
 def _check_memories(memories):
     memories = as_array("memories", memories, ndim=2)
     if memories.shape[0] == 0:
         raise ValueError("memories is empty: store at least one pattern (shape (K, D) with K >= 1)")
     check_pm1("memories", memories)
-    return jnp.asarray(memories, dtype=jnp.float32) if not jnp.issubdtype(memories.dtype, jnp.floating) else jnp.asarray(memories)
+    return _as_float(memories)
 
 
 def _check_state(name, state, dim):
@@ -188,7 +193,7 @@ def _check_state(name, state, dim):
             f"(got {name} shape {tuple(state.shape)})"
         )
     check_pm1(name, state)
-    return jnp.asarray(state, dtype=jnp.float32) if not jnp.issubdtype(state.dtype, jnp.floating) else jnp.asarray(state)
+    return _as_float(state)
 
 
 def _check_separation(separation):
