@@ -44,7 +44,8 @@ from jaxtyping import Array, Float
 from scipy import stats
 from scipy.special import factorial2, ndtr
 
-from .validation import as_array, check_int, check_key, check_pm1, check_positive, check_probability
+from . import binary
+from .validation import as_array, check_int, check_key, check_positive, check_probability
 
 __all__ = [
     "largest_k",
@@ -324,13 +325,10 @@ def _scaled_field_fn(n):
 
 
 def _check_memories(memories):
-    memories = as_array("memories", memories, ndim=2)
-    if memories.shape[0] == 0:
-        raise ValueError("memories is empty: store at least one pattern (shape (K, D) with K >= 1)")
+    memories = binary._check_memories(memories)  # 2-D, non-empty, ±1, as float32
     if memories.shape[1] < 2:
         raise ValueError(f"memories must have D >= 2 neurons, got shape {tuple(memories.shape)}")
-    check_pm1("memories", memories)
-    return jnp.asarray(memories, jnp.float32)
+    return memories
 
 
 @partial(jax.jit, static_argnames=("n", "batch_size"))

@@ -55,16 +55,8 @@ def _check_real_array(name, x, ndim=None):
     return jnp.asarray(x, dtype=jnp.float32)
 
 
-def _check_separation(separation):
-    if not isinstance(separation, binary.Separation):
-        raise TypeError(
-            "separation must be an amtutor.binary.Separation such as binary.quadratic(), "
-            f"binary.power(3) or binary.log_sum_exp(1.0), got {type(separation).__name__}"
-        )
-
-
 def _check_inputs(memories, x, separation, beta):
-    _check_separation(separation)
+    binary._check_separation(separation)
     memories = _check_real_array("memories", memories, ndim=2)
     x = _check_real_array("x", x, ndim=(1, 2))
     if x.shape[-1] != memories.shape[1]:
@@ -123,7 +115,7 @@ def input_current(memories, activations, separation: binary.Separation) -> Float
 
     Taken by autodiff of the synapse energy. ``activations`` is ``(D,)`` or ``(B, D)``.
     """
-    _check_separation(separation)
+    binary._check_separation(separation)
     memories = _check_real_array("memories", memories, ndim=2)
     activations = _check_real_array("activations", activations, ndim=(1, 2))
     if activations.shape[-1] != memories.shape[1]:

@@ -97,12 +97,18 @@ def test_images_have_near_twins():
     assert 0.85 <= overlaps.max() <= 0.9
 
 
+def _inversion_rates(images, n):
+    """Plain and rectified power n, K = 20, 60% flipped cues: the chapter's inversion experiment."""
+    def rate(separation):
+        return binary.retrieval_rate(images, 20, separation, flip_fraction=0.6, draws=DRAWS,
+                                     key=jax.random.key(60), sweeps=3)
+
+    return rate(binary.power(n)), rate(binary.rectified_power(n))
+
+
 def test_rectified_removes_inverted_memories():
     images = _images()
-    plain = binary.retrieval_rate(images, 20, binary.power(6), flip_fraction=0.6, draws=DRAWS,
-                                  key=jax.random.key(60), sweeps=3)
-    rect = binary.retrieval_rate(images, 20, binary.rectified_power(6), flip_fraction=0.6, draws=DRAWS,
-                                 key=jax.random.key(60), sweeps=3)
+    plain, rect = _inversion_rates(images, 6)
     assert float(plain.inverted) >= 0.9  # the chapter shows 100%
     assert float(rect.inverted) == 0.0   # exactly never: see tests/test_retrieval.py for the property
 
@@ -216,8 +222,5 @@ def test_exercise_tensor_sizes():
 
 def test_exercise_inverted_power4():
     images = _images()
-    plain = binary.retrieval_rate(images, 20, binary.power(4), flip_fraction=0.6, draws=DRAWS,
-                                  key=jax.random.key(60), sweeps=3)
-    rect = binary.retrieval_rate(images, 20, binary.rectified_power(4), flip_fraction=0.6, draws=DRAWS,
-                                 key=jax.random.key(60), sweeps=3)
+    plain, rect = _inversion_rates(images, 4)
     assert float(plain.inverted) > 0 and float(rect.inverted) == 0
