@@ -78,7 +78,7 @@ class Layer(eqx.Module):
 
     shape: tuple[int, ...] = eqx.field(static=True)
     lagrangian: Lagrangian
-    tau: float | Array
+    tau: Float[Array, ""]
 
     def __init__(self, shape: int | Sequence[int], lagrangian: Lagrangian, *, tau: float = 1.0):
         shape = (shape,) if isinstance(shape, int) else tuple(shape)
@@ -91,7 +91,8 @@ class Layer(eqx.Module):
             )
         self.shape = tuple(int(n) for n in shape)
         self.lagrangian = lagrangian
-        self.tau = check_positive("tau", tau)
+        # an array leaf: trainable, and a new value does not recompile the descent
+        self.tau = jnp.asarray(check_positive("tau", tau), dtype=jnp.float32)
 
     def activation(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
         """x̂ = ∇L(x)."""
@@ -247,7 +248,7 @@ class AttentionSynapse(Synapse):
 
     Wq: Float[Array, "H Y D"]
     Wk: Float[Array, "H Y D"]
-    beta: float | Array
+    beta: Float[Array, ""]
     exclude_self: bool = eqx.field(static=True)
     arity = 1
 
@@ -256,7 +257,7 @@ class AttentionSynapse(Synapse):
         self.Wk = _weights("Wk", Wk, ndim=3)
         if self.Wq.shape != self.Wk.shape:
             raise ValueError(f"Wq and Wk must have the same shape (H, Y, D), got {self.Wq.shape} and {self.Wk.shape}")
-        self.beta = check_positive("beta", beta)
+        self.beta = jnp.asarray(check_positive("beta", beta), dtype=jnp.float32)
         self.exclude_self = bool(exclude_self)
 
     def __call__(self, xhat):

@@ -43,7 +43,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import equinox as eqx
-from jax.scipy.special import logsumexp
 from jaxtyping import Array, Float
 
 from .validation import as_array, check_finite, check_int, check_positive
@@ -60,7 +59,26 @@ __all__ = [
     "LayerNorm",
     "SphericalNorm",
     "neuron_energy",
+    "log_sum_exp",
 ]
+
+
+def log_sum_exp(z: Float[Array, "..."], beta, *, axis: int = -1, where=None) -> Float[Array, "..."]:
+    r"""The smooth maximum :math:`\tfrac1\beta\log\sum_i e^{\beta z_i}` along ``axis``: the one place the
+    library computes a log-sum-exp energy (Softmax Lagrangian, log-sum-exp separation, attention,
+    the exponential-capacity model all call it).
+
+    Stable for any β > 0: the maximum is subtracted from ``z`` *before* multiplying by β, so the top
+    term's exponent is exactly 0 (never off by rounding of a fused β·z − max(β·z)), and as β → 0 the
+    result tends to :math:`\max z + \log(K)/\beta` without overflow. ``where`` (a boolean mask of
+    ``z``'s shape) drops entries, e.g. padded memories; if an axis has no entry left the result is −∞.
+    The gradient is the softmax of β z (over the kept entries).
+    """
+    top = jnp.max(z, axis=axis, keepdims=True, where=where, initial=-jnp.inf)
+    # A row with no finite entry would give inf - inf: shift by 0 there instead.
+    top = jax.lax.stop_gradient(jnp.where(jnp.isfinite(top), top, 0.0))
+    total = jnp.sum(jnp.exp(beta * (z - top)), axis=axis, where=where)
+    return jnp.squeeze(top, axis=axis) + jnp.log(total) / beta
 
 
 class Lagrangian(eqx.Module):
@@ -90,8 +108,14 @@ class Lagrangian(eqx.Module):
         return type(self).__name__.lower()
 
 
+def _parameter(name: str, value) -> Float[Array, ""]:
+    """A positive scalar parameter (β, γ), stored as a float32 array: a pytree leaf that ``jax.grad``
+    and optax can train, and that ``jit`` traces (changing its value does not recompile)."""
+    return jnp.asarray(check_positive(name, value), dtype=jnp.float32)
+
+
 def _beta(beta):
-    return check_positive("beta", beta)
+    return _parameter("beta", beta)
 
 
 class Identity(Lagrangian):
@@ -149,7 +173,7 @@ class ReLU(RectifiedPower):
 class Sigmoid(Lagrangian):
     r""":math:`\mathcal{L} = \tfrac1\beta\sum_i\log(1+e^{\beta x_i})`, activation :math:`\sigma(\beta x)\in(0,1)`."""
 
-    beta: float | Array
+    beta: Float[Array, ""]
 
     def __init__(self, beta: float = 1.0):
         self.beta = _beta(beta)
@@ -182,7 +206,7 @@ class Tanh(Lagrangian):
     r""":math:`\mathcal{L} = \tfrac1\beta\sum_i\log\cosh(\beta x_i)`, activation :math:`\tanh(\beta x)\in(-1,1)`
     (eq. 3.6). As β → ∞ the activation becomes Sign(x) and the neuron energy vanishes."""
 
-    beta: float | Array
+    beta: Float[Array, ""]
 
     def __init__(self, beta: float = 1.0):
         self.beta = _beta(beta)
@@ -212,7 +236,7 @@ class Tanh(Lagrangian):
 class Exponential(Lagrangian):
     r""":math:`\mathcal{L} = \tfrac1\beta\sum_i e^{\beta x_i}`, activation :math:`e^{\beta x}` (unbounded)."""
 
-    beta: float | Array
+    beta: Float[Array, ""]
 
     def __init__(self, beta: float = 1.0):
         self.beta = _beta(beta)
@@ -236,7 +260,7 @@ class Softmax(Lagrangian):
     :math:`\mathrm{softmax}(\beta x)`. The neuron energy is :math:`\tfrac1\beta\sum_i p_i\log p_i`
     (minus the entropy over β), computed from log-softmax: stable at β = 1e4."""
 
-    beta: float | Array
+    beta: Float[Array, ""]
     axis: int = eqx.field(static=True)
 
     def __init__(self, beta: float = 1.0, axis: int = -1):
@@ -244,7 +268,7 @@ class Softmax(Lagrangian):
         self.axis = check_int("axis", axis)
 
     def __call__(self, x):
-        return jnp.sum(logsumexp(self.beta * x, axis=self.axis)) / self.beta
+        return jnp.sum(log_sum_exp(x, self.beta, axis=self.axis))
 
     def activation(self, x):
         return jax.nn.softmax(self.beta * x, axis=self.axis)
@@ -269,13 +293,13 @@ class LayerNorm(Lagrangian):
     the Energy Transformer drops it (eq. 3.19).
     """
 
-    gamma: float | Array
-    delta: float | Array
+    gamma: Float[Array, ""]
+    delta: Float[Array, "..."]
     eps: float = eqx.field(static=True)
     axis: int = eqx.field(static=True)
 
     def __init__(self, gamma: float = 1.0, delta=0.0, eps: float = 1e-5, axis: int = -1):
-        self.gamma = check_positive("gamma", gamma)
+        self.gamma = _parameter("gamma", gamma)
         delta = as_array("delta", delta, ndim=(0, 1))
         check_finite("delta", delta)
         self.delta = jnp.asarray(delta, dtype=jnp.float32)
@@ -316,12 +340,12 @@ class SphericalNorm(Lagrangian):
     :math:`\gamma x/\sqrt{\|x\|^2+\varepsilon}` lies (almost) on the sphere of radius γ. Neuron energy
     :math:`-\gamma\varepsilon/\sqrt{\|x\|^2+\varepsilon}`."""
 
-    gamma: float | Array
+    gamma: Float[Array, ""]
     eps: float = eqx.field(static=True)
     axis: int = eqx.field(static=True)
 
     def __init__(self, gamma: float = 1.0, eps: float = 1e-5, axis: int = -1):
-        self.gamma = check_positive("gamma", gamma)
+        self.gamma = _parameter("gamma", gamma)
         self.eps = check_positive("eps", eps)
         self.axis = check_int("axis", axis)
 

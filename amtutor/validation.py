@@ -79,26 +79,44 @@ def check_pm1(name: str, x) -> None:
 
 
 def _check_real(name: str, value):
+    """Check ``value`` is one finite real number; return it *without* converting an array to a float.
+
+    Arrays stay arrays so that a parameter given as ``jnp.array(2.0)`` remains a pytree leaf that
+    ``jax.grad``/``optax`` can train and ``jit`` traces (a Python float would be baked into the
+    compiled code, one compilation per value). Python and NumPy scalars come back as ``float``.
+    """
     if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.ndarray, jax.Array)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if _is_tracer(value):
         return value
     if np.ndim(value) != 0:
         raise TypeError(f"{name} must be a single number, got an array of shape {np.shape(value)}")
-    value = float(value)
-    if not np.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
+    if isinstance(value, (np.ndarray, jax.Array)) and not (
+        np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)
+    ):
+        raise TypeError(f"{name} must be a real number, got an array of dtype {value.dtype}")
+    number = float(value)
+    if not np.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {number}")
+    return value if isinstance(value, jax.Array) else number
 
 
-def check_positive(name: str, value, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as a float after checking it is a finite number > 0 (or >= 0)."""
+def _concrete(value) -> float:
+    return float(value)
+
+
+def check_positive(name: str, value, *, allow_zero: bool = False):
+    """Return ``value`` after checking it is a finite number > 0 (or >= 0).
+
+    Python numbers come back as ``float``; a JAX array comes back unchanged (see :func:`_check_real`).
+    """
     value = _check_real(name, value)
     if _is_tracer(value):
         return value
-    if value < 0 or (value == 0 and not allow_zero):
+    number = _concrete(value)
+    if number < 0 or (number == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {bound}, got {value}")
+        raise ValueError(f"{name} must be {bound}, got {number}")
     return value
 
 
@@ -113,17 +131,18 @@ def check_int(name: str, value, *, minimum: int | None = None) -> int:
 
 
 def check_probability(name: str, value, *, low: float = 0.0, high: float = 1.0,
-                      open_low: bool = False, open_high: bool = False) -> float:
-    """Return ``value`` as a float after checking it lies in the stated interval."""
+                      open_low: bool = False, open_high: bool = False):
+    """Return ``value`` after checking it lies in the stated interval (arrays stay arrays)."""
     value = _check_real(name, value)
     if _is_tracer(value):
         return value
-    too_low = value <= low if open_low else value < low
-    too_high = value >= high if open_high else value > high
+    number = _concrete(value)
+    too_low = number <= low if open_low else number < low
+    too_high = number >= high if open_high else number > high
     if too_low or too_high:
         lb = "(" if open_low else "["
         rb = ")" if open_high else "]"
-        raise ValueError(f"{name} must lie in {lb}{low}, {high}{rb}, got {value}")
+        raise ValueError(f"{name} must lie in {lb}{low}, {high}{rb}, got {number}")
     return value
 
 
