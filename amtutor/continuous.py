@@ -14,37 +14,35 @@ and the dynamics (eq. 3.9) are :math:`\tau\dot x = -\partial E/\partial\hat x
 β → ∞, :math:`\hat x \to \mathrm{sign}(x)`, the neuron energy vanishes and this becomes the
 synchronous discrete update :func:`amtutor.binary.sync_update`.
 
-The neurons are :class:`amtutor.lagrangians.Tanh`. The synapse term reuses :class:`amtutor.binary.Separation` (``quadratic()``, ``power(n)``,
-``rectified_power(n)``, ``log_sum_exp(beta)``, ...), evaluated on the real-valued overlaps
-:math:`\xi^\mu\cdot\hat x`. The input current :math:`-\partial E/\partial\hat x` is taken by
-``jax.grad`` of that same energy, so energy and dynamics cannot disagree.
+This module is a thin builder: the model *is* the HAMUX graph
+``Graph({"x": Layer(D, Tanh(beta), tau=tau)}, {"memories": MemorySynapse(memories, F)})``
+(:func:`tanh_memory`), and its dynamics are the library's one descent loop,
+:func:`amtutor.hamux.descend` (Euler) and :func:`amtutor.hamux.solve` (adaptive ODE solver). The
+separation F is a separation of :mod:`amtutor.binary` (``quadratic()``, ``power(n)``,
+``rectified_power(n)``, ``log_sum_exp(beta)``, ...), evaluated on the real-valued overlaps.
+
+Functions take one state ``(D,)``; use ``jax.vmap`` at the call site for a batch.
 """
 
 from __future__ import annotations
-
-from functools import partial
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from . import binary
+from . import binary, hamux
 from .lagrangians import Tanh
 from .validation import as_array, check_finite, check_int, check_positive
 
 __all__ = [
+    "tanh_memory",
     "tanh_energy",
     "input_current",
-    "Descent",
     "tanh_descent",
     "tanh_ode",
 ]
 
-
-# --------------------------------------------------------------------------------------------
-# Checks
-# --------------------------------------------------------------------------------------------
+LAYER = "x"  # the name of the one neuron layer in the graph
 
 
 def _check_real_array(name, x, ndim=None):
@@ -55,231 +53,107 @@ def _check_real_array(name, x, ndim=None):
     return jnp.asarray(x, dtype=jnp.float32)
 
 
-def _check_inputs(memories, x, separation, beta):
-    binary._check_separation(separation)
-    memories = _check_real_array("memories", memories, ndim=2)
-    x = _check_real_array("x", x, ndim=(1, 2))
-    if x.shape[-1] != memories.shape[1]:
-        raise ValueError(
-            f"x has {x.shape[-1]} neurons but memories have D = {memories.shape[1]}: shapes must "
-            f"agree (got x shape {tuple(x.shape)})"
-        )
-    beta = check_positive("beta", beta)
-    return memories, x, beta
+def _check_state(name, x, dim):
+    x = _check_real_array(name, x)
+    if x.ndim != 1:
+        raise ValueError(f"{name} must be one state of shape ({dim},), got shape {tuple(x.shape)}; "
+                         "for a batch, jax.vmap over it")
+    if x.shape[0] != dim:
+        raise ValueError(f"{name} has {x.shape[0]} neurons but memories have D = {dim}: shapes must agree "
+                         f"(got {name} shape {tuple(x.shape)})")
+    return x
 
 
-# --------------------------------------------------------------------------------------------
-# Energy and current (single state; batches are vmap-ed)
-# --------------------------------------------------------------------------------------------
-
-
-def _synapse_energy(memories, activations, separation):
-    return separation.energy_from_score(separation.score(memories @ activations), memories.shape[1])
-
-
-def _energy_one(memories, x, separation, beta):
-    neurons = Tanh(beta)  # L = (1/β) Σ log cosh(βx), eq. (3.6)
-    # dual(x) = Σ x̂ x − L(x) in a closed form that does not cancel at large β|x|.
-    return neurons.dual(x) + _synapse_energy(memories, neurons.activation(x), separation)
-
-
-def _current_one(memories, activations, separation):
-    return -jax.grad(_synapse_energy, argnums=1)(memories, activations, separation)
-
-
-@partial(jax.jit, static_argnums=2)
-def _energy(memories, x, separation, beta):
-    if x.ndim == 1:
-        return _energy_one(memories, x, separation, beta)
-    return jax.vmap(_energy_one, in_axes=(None, 0, None, None))(memories, x, separation, beta)
-
-
-def tanh_energy(memories, x, separation: binary.Separation, *, beta: float) -> Float[Array, "..."]:
-    r"""Total energy (3.8) of the tanh DenseAM at internal state ``x``.
+def tanh_memory(memories, separation: binary.Separation, *, beta: float, tau: float = 1.0) -> hamux.Graph:
+    r"""The tanh DenseAM as a HAMUX graph: one layer ``"x"`` of D tanh neurons (gain ``beta``, time
+    constant ``tau``) with the memories on a self-synapse :math:`-\sum_\mu F(\xi^\mu\cdot\hat x)`.
 
     Args:
         memories: real array ``(K, D)`` (±1 patterns in the tutorial).
-        x: internal states ``(D,)`` or a batch ``(B, D)``.
         separation: the F of the synapse, e.g. ``binary.power(3)``.
         beta: gain of the tanh neurons (> 0).
-
-    Returns:
-        A scalar, or ``(B,)`` for a batch.
-    """
-    memories, x, beta = _check_inputs(memories, x, separation, beta)
-    return _energy(memories, x, separation, beta)
-
-
-def input_current(memories, activations, separation: binary.Separation) -> Float[Array, "... D"]:
-    r"""Input current :math:`\mathcal{I} = -\partial E/\partial\hat x = \sum_\mu\xi^\mu f(\xi^\mu\cdot\hat x)`.
-
-    Taken by autodiff of the synapse energy. ``activations`` is ``(D,)`` or ``(B, D)``.
+        tau: time constant (> 0).
     """
     binary._check_separation(separation)
     memories = _check_real_array("memories", memories, ndim=2)
-    activations = _check_real_array("activations", activations, ndim=(1, 2))
-    if activations.shape[-1] != memories.shape[1]:
-        raise ValueError(
-            f"activations have {activations.shape[-1]} neurons but memories have D = {memories.shape[1]}"
-        )
-    if activations.ndim == 1:
-        return _current_one(memories, activations, separation)
-    return jax.vmap(_current_one, in_axes=(None, 0, None))(memories, activations, separation)
+    beta = check_positive("beta", beta)
+    tau = check_positive("tau", tau)
+    dim = memories.shape[1]
+    return hamux.Graph(
+        layers={LAYER: hamux.Layer(dim, Tanh(beta), tau=tau)},
+        synapses={"memories": hamux.MemorySynapse(memories, separation)},
+        connections=[("memories", LAYER)],
+    )
 
 
-# --------------------------------------------------------------------------------------------
-# Dynamics
-# --------------------------------------------------------------------------------------------
+def tanh_energy(memories, x, separation: binary.Separation, *, beta: float) -> Float[Array, ""]:
+    r"""Total energy (3.8) of the tanh DenseAM at the internal state ``x`` (shape ``(D,)``)."""
+    graph = tanh_memory(memories, separation, beta=beta)
+    x = _check_state("x", x, graph.layers[LAYER].shape[0])
+    return graph.energy({LAYER: x})
 
 
-class Descent(NamedTuple):
-    """Result of :func:`tanh_descent` or :func:`tanh_ode` (leading ``B`` axis for a batch).
+def input_current(memories, activations, separation: binary.Separation) -> Float[Array, " D"]:
+    r"""Input current :math:`\mathcal{I} = -\partial E/\partial\hat x = \sum_\mu\xi^\mu f(\xi^\mu\cdot\hat x)`.
 
-    Attributes:
-        x: final internal state ``(D,)``.
-        activations: final activations :math:`\\tanh(\\beta x)`, ``(D,)``.
-        energies: energy at each recorded time, ``(T,)``; ``energies[0]`` is that of ``x0``.
-        trajectory: recorded activations, ``(T, D)``, starting with those of ``x0``.
-        times: the recorded times, ``(T,)`` (for Euler: step number × dt).
+    Taken by autodiff of the synapse energy. ``activations`` has shape ``(D,)``.
     """
-
-    x: jax.Array
-    activations: jax.Array
-    energies: jax.Array
-    trajectory: jax.Array
-    times: jax.Array
+    binary._check_separation(separation)
+    memories = _check_real_array("memories", memories, ndim=2)
+    activations = _check_state("activations", activations, memories.shape[1])
+    return -jax.grad(hamux.MemorySynapse(memories, separation))(activations)
 
 
-@partial(jax.jit, static_argnames=("separation", "steps"))
-def _euler(memories, x0, separation, beta, rate, steps):
-    def step(x, _):
-        current = _current_one(memories, jnp.tanh(beta * x), separation)
-        x = x + rate * (current - x)  # eq. (3.10): x <- x + (dt/tau) (I - x)
-        return x, (_energy_one(memories, x, separation, beta), jnp.tanh(beta * x))
-
-    def one(x_init):
-        x, (energies, trajectory) = jax.lax.scan(step, x_init, None, length=steps)
-        e0 = _energy_one(memories, x_init, separation, beta)
-        return (
-            x,
-            jnp.tanh(beta * x),
-            jnp.concatenate([e0[None], energies]),
-            jnp.concatenate([jnp.tanh(beta * x_init)[None], trajectory]),
-        )
-
-    return jax.vmap(one)(x0)
-
-
-def tanh_descent(
-    memories,
-    x0,
-    separation: binary.Separation,
-    *,
-    beta: float,
-    steps: int = 50,
-    dt: float = 1.0,
-    tau: float = 1.0,
-) -> Descent:
+def tanh_descent(memories, x0, separation: binary.Separation, *, beta: float, steps: int = 50,
+                 dt: float = 1.0, tau: float = 1.0) -> hamux.Trajectory:
     r"""Euler integration of the tanh DenseAM dynamics (3.9), :math:`x \leftarrow x + \tfrac{dt}{\tau}(\mathcal{I}(\hat x) - x)`.
 
     With the defaults ``dt = tau = 1`` each step is eq. (3.11),
     :math:`x^{t+1} = \sum_\mu\xi^\mu f(\xi^\mu\cdot\hat x^t)`: a *synchronous* update, which, like
     the discrete one, may oscillate. Smaller ``dt/tau`` follows the continuous flow, along which the
-    energy never increases. Runs as one ``lax.scan``; batches of starting states are ``vmap``-ed.
+    energy never increases. This is :func:`amtutor.hamux.descend` on :func:`tanh_memory`.
 
     Args:
         memories: real array ``(K, D)``.
-        x0: initial internal state ``(D,)`` or batch ``(B, D)``.
+        x0: initial internal state ``(D,)`` (``jax.vmap`` for a batch).
         separation: the F of the synapse, e.g. ``binary.quadratic()``.
         beta: tanh gain.
-        steps: number of Euler steps.
-        dt, tau: step size and time constant (only ``dt/tau`` matters), ``0 < dt/tau <= 1``.
+        steps: number of Euler steps (≥ 1).
+        dt, tau: step size and time constant, ``0 < dt/tau <= 1`` (a larger step overshoots the decay).
 
     Returns:
-        A :class:`Descent` with ``steps + 1`` recorded times.
+        A :class:`amtutor.hamux.Trajectory` with ``steps + 1`` recorded states (layer ``"x"``);
+        the activations are ``jnp.tanh(beta * run.final["x"])``.
     """
-    memories, x0, beta = _check_inputs(memories, x0, separation, beta)
+    graph = tanh_memory(memories, separation, beta=beta, tau=tau)
+    x0 = _check_state("x0", x0, graph.layers[LAYER].shape[0])
     steps = check_int("steps", steps, minimum=1)
     dt = check_positive("dt", dt)
-    tau = check_positive("tau", tau)
     rate = dt / tau
-    if rate > 1.0:
-        raise ValueError(f"dt/tau must be <= 1 (a larger step overshoots the decay -x), got {rate}")
-    batch = x0[None] if x0.ndim == 1 else x0
-    x, act, energies, trajectory = _euler(memories, batch, separation, beta, rate, steps)
-    times = jnp.arange(steps + 1, dtype=jnp.float32) * dt
-    if x0.ndim == 1:
-        return Descent(x[0], act[0], energies[0], trajectory[0], times)
-    return Descent(x, act, energies, trajectory, times)
+    if not isinstance(rate, jax.core.Tracer) and float(rate) > 1.0:
+        raise ValueError(f"dt/tau must be <= 1 (a larger step overshoots the decay -x), got {float(rate)}")
+    return hamux.descend(graph, {LAYER: x0}, dt=dt, steps=steps)
 
 
-@partial(jax.jit, static_argnames=("separation", "saves", "max_steps"))
-def _ode(memories, x0, separation, beta, t1, tau, rtol, atol, saves, max_steps):
-    import diffrax
-
-    times = jnp.linspace(0.0, t1, saves)
-
-    def vector_field(t, x, args):
-        return (_current_one(memories, jnp.tanh(beta * x), separation) - x) / tau
-
-    def solve(x_init):
-        solution = diffrax.diffeqsolve(
-            diffrax.ODETerm(vector_field),
-            diffrax.Tsit5(),
-            t0=0.0,
-            t1=t1,
-            dt0=None,
-            y0=x_init,
-            saveat=diffrax.SaveAt(ts=times),
-            stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-            max_steps=max_steps,
-        )
-        xs = solution.ys
-        energies = jax.vmap(lambda x: _energy_one(memories, x, separation, beta))(xs)
-        return xs[-1], jnp.tanh(beta * xs[-1]), energies, jnp.tanh(beta * xs)
-
-    return jax.vmap(solve)(x0)
-
-
-def tanh_ode(
-    memories,
-    x0,
-    separation: binary.Separation,
-    *,
-    beta: float,
-    t1: float = 20.0,
-    tau: float = 1.0,
-    saves: int = 101,
-    rtol: float = 1e-5,
-    atol: float = 1e-5,
-    max_steps: int = 100_000,
-) -> Descent:
+def tanh_ode(memories, x0, separation: binary.Separation, *, beta: float, t1: float = 20.0, tau: float = 1.0,
+             saves: int = 101, rtol: float = 1e-5, atol: float = 1e-5, max_steps: int = 100_000) -> hamux.Trajectory:
     r"""The continuous-time dynamics :math:`\tau\dot x = \mathcal{I}(\hat x) - x` (3.9), solved by
-    diffrax (Tsit5 with adaptive steps) from t = 0 to ``t1``.
+    :func:`amtutor.hamux.solve` (diffrax Tsit5 with adaptive steps) from t = 0 to ``t1``.
 
     Use it to see the flow itself (energy non-increasing up to the solver tolerance) rather than
     a particular discretisation.
 
     Args:
         memories, x0, separation, beta: as in :func:`tanh_descent`.
-        t1: final time; tau: time constant.
+        t1: final time (> 0); tau: time constant.
         saves: number of equally spaced times (0 and t1 included) at which the state is recorded.
         rtol, atol: tolerances of the step-size controller.
-        max_steps: solver step budget (an error is raised if it is exhausted).
+        max_steps: solver step budget (exhausting it raises a ValueError that says so).
 
     Returns:
-        A :class:`Descent` with ``saves`` recorded times.
+        A :class:`amtutor.hamux.Trajectory` with ``saves`` recorded times.
     """
-    memories, x0, beta = _check_inputs(memories, x0, separation, beta)
+    graph = tanh_memory(memories, separation, beta=beta, tau=tau)
+    x0 = _check_state("x0", x0, graph.layers[LAYER].shape[0])
     t1 = check_positive("t1", t1)
-    tau = check_positive("tau", tau)
-    saves = check_int("saves", saves, minimum=2)
-    rtol = check_positive("rtol", rtol)
-    atol = check_positive("atol", atol)
-    max_steps = check_int("max_steps", max_steps, minimum=1)
-    batch = x0[None] if x0.ndim == 1 else x0
-    x, act, energies, trajectory = _ode(memories, batch, separation, beta, t1, tau, rtol, atol, saves, max_steps)
-    times = jnp.linspace(0.0, t1, saves)
-    if x0.ndim == 1:
-        return Descent(x[0], act[0], energies[0], trajectory[0], times)
-    return Descent(x, act, energies, trajectory, times)
+    return hamux.solve(graph, {LAYER: x0}, t1=t1, saves=saves, rtol=rtol, atol=atol, max_steps=max_steps)

@@ -37,16 +37,16 @@ Transformer's log-sum-exp attention), :class:`ConvSynapse` (−⟨ŷ, W ⋆ x̂�
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Mapping, NamedTuple, Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
-from .lagrangians import Lagrangian, neuron_energy
-from .validation import as_array, check_finite, check_int, check_positive
+from .lagrangians import Lagrangian, Softmax, log_sum_exp, neuron_energy
+from .validation import as_array, check_finite, check_int, check_key, check_positive, check_real
 
 __all__ = [
     "Layer",
@@ -54,6 +54,8 @@ __all__ = [
     "DenseSynapse",
     "BiasSynapse",
     "MemorySynapse",
+    "dot_similarity",
+    "negative_squared_distance",
     "AttentionSynapse",
     "ConvSynapse",
     "FunctionSynapse",
@@ -117,11 +119,16 @@ class Synapse(eqx.Module):
     """
 
     arity = None  # class attribute, not a pytree field
+    # True for an energy that depends on time: then it is called as synapse(*xhats, t=t, args=args)
+    # (diffusion's beta(t), a schedule); descend/solve pass the current time and their `args`.
+    time_dependent = False
 
     def __call__(self, *xhats) -> Float[Array, ""]:
         raise NotImplementedError
 
     def check(self, shapes: tuple[tuple[int, ...], ...], names: tuple[str, ...]) -> None:
+        if self.time_dependent:
+            return  # its energy needs the descent's args, unknown here: checked on first use
         dummies = [jax.ShapeDtypeStruct(s, jnp.float32) for s in shapes]
         try:
             out = jax.eval_shape(self, *dummies)
@@ -186,16 +193,53 @@ class BiasSynapse(Synapse):
             raise _shape_error(f"bias b of shape {self.b.shape}", names[0], self.b.shape, shapes[0])
 
 
+def dot_similarity(memories: Float[Array, "K D"], xhat: Float[Array, " D"]) -> Float[Array, " K"]:
+    r"""Similarity :math:`S[\xi_\mu, \hat x] = \xi_\mu\cdot\hat x` of one state to each memory."""
+    return memories @ xhat
+
+
+def negative_squared_distance(memories: Float[Array, "K D"], xhat: Float[Array, " D"]) -> Float[Array, " K"]:
+    r"""Similarity :math:`S[\xi_\mu, \hat x] = -\tfrac12\lVert\hat x-\xi_\mu\rVert^2` (eq. 5.7's distance form).
+
+    Computed from the differences themselves, not as ½(‖x‖² − 2x·ξ + ‖ξ‖²), which cancels badly
+    when the state is close to a memory (diffusion at small t, a converged retrieval).
+    """
+    return -0.5 * jnp.sum((xhat - memories) ** 2, axis=-1)
+
+
+_SIMILARITIES = {"dot": dot_similarity, "negative_squared_distance": negative_squared_distance}
+
+
+def _is_score_separation(separation) -> bool:
+    # amtutor.binary's separations (score + energy_from_score), without importing binary here
+    return callable(getattr(separation, "score", None)) and callable(getattr(separation, "energy_from_score", None))
+
+
 class MemorySynapse(Synapse):
-    r"""The Dense Associative Memory energy on one layer (eq. 3.7): :math:`E = -\sum_\mu F(\xi_\mu\cdot\hat x)`.
+    r"""The Dense Associative Memory energy on one layer (eqs. 3.7, 5.7):
+    :math:`E = -Q\big[\sum_\mu F(S[\xi_\mu,\hat x])\big]`, one similarity S and one separation F.
+
+    The one piece behind every memory energy of the book: the classical and dense Hopfield
+    networks (``"dot"``, Identity or RectifiedPower), the modern Hopfield / log-sum-exp energy
+    (``Softmax(beta)``), the distance form of the HAMUX toy and of diffusion's exact energy
+    (``"negative_squared_distance"`` with ``Softmax(beta)``), and kernels (a custom similarity).
 
     Args:
-        memories: ``(K, D)``; the layer has shape ``(D,)`` or ``(N, D)`` (N tokens each attend to all
-            memories, as in the Energy Transformer's Hopfield module, eq. 3.17).
-        separation: either a :class:`~amtutor.lagrangians.Lagrangian` applied to the overlaps
-            ``m = Ξ x̂`` (``Identity()`` gives ½m², the classical Hopfield network; ``RectifiedPower(n)``
-            the polynomial DenseAM; ``Softmax(beta)`` the log-sum-exp energy of the modern Hopfield
-            network), or a scalar function F applied to each overlap and summed.
+        memories: ``(K, D)``, trainable; the layer has shape ``(D,)`` or ``(N, D)`` (N tokens each
+            attend to all memories, as in the Energy Transformer's Hopfield module, eq. 3.17).
+        separation: what turns the K similarities ``s`` into an energy −E:
+
+            * a :class:`~amtutor.lagrangians.Lagrangian` L, E = −L(s): ``Identity()`` gives ½Σs²
+              (classical Hopfield), ``RectifiedPower(n)`` the polynomial DenseAM, ``Softmax(beta)``
+              the log-sum-exp energy :math:`-\beta^{-1}\log\sum_\mu e^{\beta s_\mu}`;
+            * a function F applied to each similarity and summed, E = −Σ_μ F(s_μ);
+            * a separation of :mod:`amtutor.binary` (``binary.power(3)``, ``binary.log_sum_exp(50.)``),
+              on one ``(D,)`` layer: the same energy as the discrete model, on real states.
+        similarity: ``"dot"`` (ξ·x̂, default), ``"negative_squared_distance"`` (−½‖x̂ − ξ‖²), or a
+            function ``similarity(memories (K, D), xhat (D,)) -> (K,)`` (e.g. a kernel).
+        valid: optional boolean ``(K,)``: memories marked False are ignored (padding, so that one
+            compiled function serves memory sets of different sizes). Needs a ``Softmax`` or
+            elementwise separation.
 
     A MemorySynapse is what remains of a two-layer graph (visible ↔ hidden, hidden Lagrangian =
     ``separation``, dense weights Ξᵀ) when the hidden layer is fast and sits at its equilibrium.
@@ -203,19 +247,58 @@ class MemorySynapse(Synapse):
 
     memories: Float[Array, "K D"]
     separation: Lagrangian | Callable
+    valid: Array | None
+    similarity: Callable = eqx.field(static=True)
     arity = 1
 
-    def __init__(self, memories, separation: Lagrangian | Callable):
+    def __init__(self, memories, separation, *, similarity: str | Callable = "dot", valid=None):
         self.memories = _weights("memories", memories, ndim=2)
         if self.memories.shape[0] == 0:
             raise ValueError("memories is empty: store at least one pattern (shape (K, D) with K >= 1)")
-        if not (isinstance(separation, Lagrangian) or callable(separation)):
-            raise TypeError(f"separation must be a Lagrangian or a function, got {type(separation).__name__}")
-        self.separation = separation if isinstance(separation, Lagrangian) else _Elementwise(separation)
+        if isinstance(separation, Lagrangian) or _is_score_separation(separation):
+            self.separation = separation
+        elif callable(separation):
+            self.separation = _Elementwise(separation)
+        else:
+            raise TypeError("separation must be a Lagrangian (e.g. Softmax(beta=1.0)), a function F, or an "
+                            f"amtutor.binary separation, got {type(separation).__name__}")
+        if isinstance(similarity, str):
+            if similarity not in _SIMILARITIES:
+                raise ValueError(f"similarity must be one of {sorted(_SIMILARITIES)} or a function, got {similarity!r}")
+            similarity = _SIMILARITIES[similarity]
+        elif not callable(similarity):
+            raise TypeError(f"similarity must be a name or a function (memories, xhat) -> (K,), got {type(similarity).__name__}")
+        self.similarity = similarity
+        if valid is not None:
+            valid = as_array("valid", valid, ndim=1)
+            if valid.shape[0] != self.memories.shape[0]:
+                raise ValueError(f"valid must have one entry per memory ({self.memories.shape[0]}), got shape {tuple(valid.shape)}")
+            if not jnp.issubdtype(valid.dtype, jnp.bool_):
+                raise TypeError(f"valid must be boolean (True = a real memory), got dtype {valid.dtype}")
+            if not (isinstance(self.separation, (Softmax, _Elementwise))):
+                raise TypeError("valid (masked memories) needs a Softmax or an elementwise separation F, "
+                                f"got {type(self.separation).__name__}")
+            valid = jnp.asarray(valid)
+        self.valid = valid
+
+    def similarities(self, xhat: Float[Array, "*N D"]) -> Float[Array, "*N K"]:
+        """S[ξ_μ, x̂] for every memory (and every token of an ``(N, D)`` layer)."""
+        if xhat.ndim == 1:
+            return self.similarity(self.memories, xhat)
+        return jax.vmap(lambda x: self.similarity(self.memories, x))(xhat)
 
     def __call__(self, xhat):
-        overlaps = xhat @ self.memories.T  # (..., K)
-        return -self.separation(overlaps)
+        s = self.similarities(xhat)  # (..., K)
+        sep = self.separation
+        if _is_score_separation(sep) and not isinstance(sep, Lagrangian):
+            dim = self.memories.shape[1]
+            one = lambda row: sep.energy_from_score(sep.score(row), dim)  # noqa: E731
+            return one(s) if s.ndim == 1 else jnp.sum(jax.vmap(one)(s))
+        if self.valid is None:
+            return -sep(s)
+        if isinstance(sep, Softmax):
+            return -jnp.sum(log_sum_exp(s, sep.beta, axis=-1, where=self.valid))
+        return -jnp.sum(jnp.where(self.valid, sep.F(s), 0.0))
 
     def check(self, shapes, names):
         (s,), (n,) = shapes, names
@@ -225,6 +308,9 @@ class MemorySynapse(Synapse):
                 f"memories of shape {self.memories.shape} need layer {n!r} to have shape {want} "
                 f"(or (N, {want[0]}) for N tokens), but {n!r} has shape {tuple(s)}"
             )
+        if len(s) == 2 and _is_score_separation(self.separation) and not isinstance(self.separation, Lagrangian):
+            raise ValueError(f"a binary separation acts on one state: layer {n!r} must have shape "
+                             f"({self.memories.shape[1]},), got {tuple(s)}")
 
 
 class _Elementwise(eqx.Module):
@@ -263,11 +349,12 @@ class AttentionSynapse(Synapse):
     def __call__(self, xhat):
         keys = jnp.einsum("hyd,bd->hyb", self.Wk, xhat)
         queries = jnp.einsum("hyd,cd->hyc", self.Wq, xhat)
-        scores = self.beta * jnp.einsum("hyb,hyc->hbc", keys, queries)  # (H, N_B, N_C)
+        scores = jnp.einsum("hyb,hyc->hbc", keys, queries)  # A, (H, N_B, N_C)
+        keep = None
         if self.exclude_self:
             n = xhat.shape[0]
-            scores = jnp.where(jnp.eye(n, dtype=bool)[None], -jnp.inf, scores)
-        return -jnp.sum(logsumexp(scores, axis=1)) / self.beta
+            keep = ~jnp.eye(n, dtype=bool)[None]  # B != C
+        return -jnp.sum(log_sum_exp(scores, self.beta, axis=1, where=keep))
 
     def check(self, shapes, names):
         (s,), (n,) = shapes, names
@@ -325,17 +412,20 @@ class ConvSynapse(Synapse):
 
 class FunctionSynapse(Synapse):
     """Any scalar energy ``fn(*xhats)`` as a hypersynapse (``fn`` is static: put trainable weights in
-    a :class:`Synapse` subclass instead)."""
+    a :class:`Synapse` subclass instead). With ``time_dependent=True`` it is called as
+    ``fn(*xhats, t=t, args=args)``."""
 
     fn: Callable = eqx.field(static=True)
+    time_dependent: bool = eqx.field(static=True)
 
-    def __init__(self, fn: Callable):
+    def __init__(self, fn: Callable, *, time_dependent: bool = False):
         if not callable(fn):
             raise TypeError(f"fn must be a function of the activations, got {type(fn).__name__}")
         self.fn = fn
+        self.time_dependent = bool(time_dependent)
 
-    def __call__(self, *xhats):
-        return self.fn(*xhats)
+    def __call__(self, *xhats, **time):
+        return self.fn(*xhats, **time)
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,12 +516,30 @@ class Graph(eqx.Module):
             out[n] = jnp.asarray(x, dtype=jnp.result_type(float))
         return out
 
-    def _check_clamped(self, clamped) -> tuple[str, ...]:
-        clamped = (clamped,) if isinstance(clamped, str) else tuple(clamped)
-        for n in clamped:
-            if n not in self.layers:
+    def _check_clamped(self, clamped) -> tuple[tuple[str, ...], dict]:
+        """Split ``clamped`` into whole layers (names, static) and per-unit masks (arrays, traced).
+
+        ``clamped`` is a layer name, a sequence of names, or a dict ``{layer: mask}`` whose boolean
+        mask has the layer's shape (True = held fixed): e.g. the label units of a ``[x; y]`` state.
+        """
+        if isinstance(clamped, Mapping):
+            masks = {}
+            for n, mask in clamped.items():
+                if n not in self.layers:
+                    raise ValueError(f"clamped layer {n!r} is not a layer of the graph (layers: {sorted(self.layers)})")
+                mask = as_array(f"clamping mask of layer {n!r}", mask)
+                if tuple(mask.shape) != self.layers[n].shape:
+                    raise ValueError(f"clamping mask of layer {n!r} has shape {tuple(mask.shape)}, "
+                                     f"but layer {n!r} has shape {self.layers[n].shape}")
+                if not jnp.issubdtype(mask.dtype, jnp.bool_):
+                    raise TypeError(f"clamping mask of layer {n!r} must be boolean (True = clamped), got dtype {mask.dtype}")
+                masks[n] = jnp.asarray(mask)
+            return (), masks
+        names = (clamped,) if isinstance(clamped, str) else tuple(clamped)
+        for n in names:
+            if not isinstance(n, str) or n not in self.layers:
                 raise ValueError(f"clamped layer {n!r} is not a layer of the graph (layers: {sorted(self.layers)})")
-        return clamped
+        return names, {}
 
     # ---- energy ------------------------------------------------------------------------------
 
@@ -439,51 +547,72 @@ class Graph(eqx.Module):
         """x̂ for every layer."""
         return {n: layer.activation(xs[n]) for n, layer in self.layers.items()}
 
-    def energy_terms(self, xhats: States, xs: States) -> dict:
-        """Energy of every part: ``{"layers": {name: E}, "synapses": [E per connection]}``."""
+    def energy_terms(self, xhats: States, xs: States, *, t=0.0, args=None) -> dict:
+        """Energy of every part: ``{"layers": {name: E}, "synapses": [E per connection]}``.
+
+        ``t`` and ``args`` reach the synapses that declare ``time_dependent = True``.
+        """
         layers = {n: layer.energy(xhats[n], xs[n]) for n, layer in self.layers.items()}
-        synapses = [self.synapses[s](*(xhats[n] for n in names)) for s, names in self.connections]
+        synapses = [_synapse_energy(self.synapses[s], [xhats[n] for n in names], t, args)
+                    for s, names in self.connections]
         return {"layers": layers, "synapses": synapses}
 
-    def energy_from(self, xhats: States, xs: States) -> Float[Array, ""]:
+    def energy_from(self, xhats: States, xs: States, *, t=0.0, args=None) -> Float[Array, ""]:
         """Total energy as a function of the activations (``xhats`` must be ``activations(xs)``).
 
         ``jax.grad`` of this with respect to ``xhats`` is ∂E/∂x̂: the neuron terms contribute ``x``
         exactly (Legendre trick), the synapses their gradients; no activation is differentiated.
         """
-        return jax.tree_util.tree_reduce(jnp.add, self.energy_terms(xhats, xs))
+        return jax.tree_util.tree_reduce(jnp.add, self.energy_terms(xhats, xs, t=t, args=args))
 
-    def energy(self, xs: States) -> Float[Array, ""]:
-        """Total energy E of the states ``xs`` (activations computed from them)."""
+    def energy(self, xs: States, *, t=0.0, args=None) -> Float[Array, ""]:
+        """Total energy E of the states ``xs`` (activations computed from them), at time ``t``."""
         xs = self.check_states(xs)
-        return self.energy_from(self.activations(xs), xs)
+        return self.energy_from(self.activations(xs), xs, t=t, args=args)
 
-    def gradient(self, xs: States) -> States:
+    def gradient(self, xs: States, *, t=0.0, args=None) -> States:
         """∂E/∂x̂ for every layer, equal to ``x − input_currents(xs)``."""
         xs = self.check_states(xs)
-        return jax.grad(self.energy_from)(self.activations(xs), xs)
+        return jax.grad(partial(self.energy_from, t=t, args=args))(self.activations(xs), xs)
 
-    def energy_and_gradient(self, xs: States):
+    def energy_and_gradient(self, xs: States, *, t=0.0, args=None):
         """``(E, ∂E/∂x̂)`` in one pass."""
         xs = self.check_states(xs)
-        return jax.value_and_grad(self.energy_from)(self.activations(xs), xs)
+        return jax.value_and_grad(partial(self.energy_from, t=t, args=args))(self.activations(xs), xs)
 
-    def input_currents(self, xs: States) -> States:
+    def input_currents(self, xs: States, *, t=0.0, args=None) -> States:
         """Synaptic input current into each layer, :math:`\\mathcal{I}_\\ell = -\\sum_{s\\ni\\ell}\\nabla_{\\hat x_\\ell}E_s`."""
-        return jax.tree_util.tree_map(lambda g, x: x - g, self.gradient(xs), xs)
+        return jax.tree_util.tree_map(lambda g, x: x - g, self.gradient(xs, t=t, args=args), xs)
 
-    def velocity(self, xs: States, clamped: Sequence[str] = ()) -> States:
-        """dx/dt = −(∂E/∂x̂)/τ for each layer, zero for the ``clamped`` layers (eq. 3.2)."""
+    def velocity(self, xs: States, clamped=(), *, t=0.0, args=None) -> States:
+        """dx/dt = −(∂E/∂x̂)/τ for each layer, zero for what is ``clamped`` (eq. 3.2).
+
+        ``clamped``: layer names held fixed, or ``{layer: boolean mask}`` for single units.
+        """
         xs = self.check_states(xs)
-        clamped = self._check_clamped(clamped)
+        return self._velocity(xs, *self._check_clamped(clamped), t, args)
+
+    def _velocity(self, xs, clamped_layers, masks, t, args):
         xhats = self.activations(xs)
-        free = {n: xhats[n] for n in self.layers if n not in clamped}
-        fixed = {n: xhats[n] for n in clamped}
+        free = {n: xhats[n] for n in self.layers if n not in clamped_layers}
+        fixed = {n: xhats[n] for n in clamped_layers}
         # differentiate only with respect to the free layers: no work is spent on currents into
         # clamped layers (they would be thrown away)
-        grads = jax.grad(lambda f: self.energy_from({**f, **fixed}, xs))(free)
-        return {n: jnp.zeros_like(xs[n]) if n in clamped else -grads[n] / layer.tau
-                for n, layer in self.layers.items()}
+        grads = jax.grad(lambda f: self.energy_from({**f, **fixed}, xs, t=t, args=args))(free)
+        out = {}
+        for n, layer in self.layers.items():
+            if n in clamped_layers:
+                out[n] = jnp.zeros_like(xs[n])
+            else:
+                v = -grads[n] / layer.tau
+                out[n] = jnp.where(masks[n], 0.0, v) if n in masks else v
+        return out
+
+
+def _synapse_energy(synapse, xhats, t, args):
+    if synapse.time_dependent:
+        return synapse(*xhats, t=t, args=args)
+    return synapse(*xhats)
 
 
 # --------------------------------------------------------------------------------------------
@@ -492,19 +621,22 @@ class Graph(eqx.Module):
 
 
 class Trajectory(NamedTuple):
-    """Result of :func:`descend` or :func:`solve`.
+    """Result of every continuous descent in the library (:func:`descend`, :func:`solve`).
 
     Attributes:
         final: the last states ``{layer: array}``.
-        energies: total energy at each recorded time, shape ``(T,)``.
-        times: the recorded times, shape ``(T,)`` (Euler: step × dt).
-        states: the recorded states ``{layer: (T, *shape)}``.
+        energies: total energy at each recorded time, shape ``(T,)``; ``energies[0]`` is the start's.
+        times: the recorded times, shape ``(T,)`` (Euler: ``t0`` + step × dt).
+        states: the recorded states ``{layer: (T, *shape)}``, starting with the initial states.
+        steps: number of steps taken (fewer than asked when a tolerance stopped the descent early;
+            for :func:`solve`, the solver's accepted and rejected steps).
     """
 
     final: States
     energies: Float[Array, " T"]
     times: Float[Array, " T"]
     states: States
+    steps: Int[Array, ""]
 
 
 def _check_graph(graph):
@@ -512,90 +644,234 @@ def _check_graph(graph):
         raise TypeError(f"graph must be an amtutor.hamux.Graph, got {type(graph).__name__}")
 
 
-def descend(graph: Graph, xs: States, *, dt: float = 0.1, steps: int = 100, clamped: Sequence[str] = (),
-            record_every: int = 1) -> Trajectory:
-    """Energy descent by Euler steps: ``x ← x − (dt/τ) ∂E/∂x̂`` for every layer not ``clamped``.
+def _is_concrete(tree) -> bool:
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(tree))
+
+
+def _check_noise(noise, key):
+    if noise is None:
+        if key is not None:
+            raise ValueError("key is only used with noise: give noise=σ (or a function σ(t)) or drop key")
+        return None
+    if key is None:
+        raise ValueError("noise needs a PRNG key: pass key=jax.random.key(0)")
+    check_key("key", key)
+    if callable(noise):
+        return noise
+    return jnp.asarray(check_positive("noise", noise, allow_zero=True), dtype=jnp.float32)
+
+
+def _check_finite_result(run: "Trajectory", what: str) -> "Trajectory":
+    # Concrete results only (inside jit/grad the caller owns the numbers): a diverging descent must
+    # not come back as a trajectory of NaNs.
+    if _is_concrete(run.final):
+        bad = [n for n, x in run.final.items() if not bool(jnp.all(jnp.isfinite(x)))]
+        if bad:
+            raise ValueError(f"the descent diverged: the final state of layer(s) {bad} is not finite; {what}")
+    return run
+
+
+def descend(graph: Graph, xs: States, *, dt: float = 0.1, steps: int = 100, clamped=(),
+            record_every: int | None = 1, t0: float = 0.0, args=None, noise=None, key=None,
+            tol: float | None = None) -> Trajectory:
+    r"""Energy descent by Euler steps, :math:`x \leftarrow x - \frac{dt}{\tau}\,\partial E/\partial\hat x`,
+    for every layer (or unit) that is not ``clamped``: the one descent loop of the library.
 
     With τ = dt = 1 this is the DenseAM update of eq. (3.11). The energy never increases for a small
-    enough ``dt`` (eq. 3.5). Runs as one ``lax.scan``, compiled once per (graph structure, steps).
+    enough ``dt`` (eq. 3.5). Runs as one ``lax.scan`` (``lax.while_loop`` with ``tol`` and no
+    recording). ``dt``, ``t0``, ``noise``, the masks, ``args`` and every array in the graph (β, γ, τ,
+    weights) are traced: changing their values does not recompile; ``steps``, ``record_every`` and
+    the graph's structure do. Differentiable end to end (train weights through T steps with
+    ``jax.grad``/optax), except with ``tol`` and ``record_every=None`` (a while loop).
 
     Args:
         graph: the :class:`Graph`.
-        xs: initial states ``{layer: array}``; clamped layers keep theirs.
+        xs: initial states ``{layer: array}``; clamped layers and units keep theirs.
         dt: step size (> 0).
-        steps: number of Euler steps.
-        clamped: names of layers held fixed (inputs of a prediction, eq. 3.22).
-        record_every: record the energy and the states every this many steps (``steps`` must be a
-            multiple of it); step 0 is always recorded.
+        steps: number of Euler steps (the most, with ``tol``).
+        clamped: layer names held fixed (inputs of a prediction, eq. 3.22), or ``{layer: mask}``
+            with a boolean mask of the layer's shape to hold single units (True = fixed).
+        record_every: record energy and states every this many steps (``steps`` must be a multiple
+            of it); step 0 is always recorded. ``None``: record only the start and the end (training
+            through T steps, or a long relaxation, without storing every state).
+        t0: time of the first step; step k is taken at ``t = t0 + k·dt``, and synapses that declare
+            ``time_dependent = True`` receive it (e.g. diffusion's β(t)).
+        args: any pytree handed to time-dependent synapses with ``t``.
+        noise: σ ≥ 0 (or a function ``σ(t)``) for Euler–Maruyama steps
+            :math:`x \leftarrow x - \frac{dt}{\tau}\partial E/\partial\hat x + \sigma\sqrt{dt}\,\varepsilon`,
+            ε standard normal; Langevin dynamics at temperature T is σ = √(2T/τ). Needs ``key``.
+        key: PRNG key for the noise (keyword only; only with ``noise``).
+        tol: stop once every free unit's speed ``|dx/dt|`` is below ``tol`` (converged). The result's
+            ``steps`` says how many steps were taken; with recording, later records repeat the state.
 
     Returns:
-        a :class:`Trajectory` with ``1 + steps // record_every`` recorded points.
+        a :class:`Trajectory` with ``1 + steps // record_every`` recorded points (2 with ``None``).
+
+    Raises:
+        ValueError: on bad arguments, or when the state diverges (not finite; lower ``dt``).
     """
     _check_graph(graph)
     xs = graph.check_states(xs)
-    clamped = graph._check_clamped(clamped)
-    dt = check_positive("dt", dt)
+    clamped_layers, masks = graph._check_clamped(clamped)
+    dt = jnp.asarray(check_positive("dt", dt), dtype=jnp.float32)
+    t0 = jnp.asarray(_check_time("t0", t0), dtype=jnp.float32)
     steps = check_int("steps", steps, minimum=0)
-    record_every = check_int("record_every", record_every, minimum=1)
-    if steps % record_every:
-        raise ValueError(f"steps ({steps}) must be a multiple of record_every ({record_every})")
-    return _descend(graph, xs, dt, steps, clamped, record_every)
+    if record_every is not None:
+        record_every = check_int("record_every", record_every, minimum=1)
+        if steps % record_every:
+            raise ValueError(f"steps ({steps}) must be a multiple of record_every ({record_every})")
+    noise = _check_noise(noise, key)
+    if tol is not None:
+        tol = jnp.asarray(check_positive("tol", tol), dtype=jnp.float32)
+    run = _descend(graph, xs, dt, t0, args, noise, key, tol, masks,
+                   steps=steps, clamped_layers=clamped_layers, record_every=record_every)
+    return _check_finite_result(run, f"lower dt (got dt = {float(dt) if _is_concrete(dt) else 'traced'})")
+
+
+def _check_time(name, t):
+    return check_real(name, t)  # one finite real number, any sign
 
 
 @eqx.filter_jit
-def _descend(graph, xs, dt, steps, clamped, record_every):
-    def step(x, _):
-        v = graph.velocity(x, clamped)
-        return jax.tree_util.tree_map(lambda a, b: a + dt * b, x, v), None
+def _descend(graph, xs, dt, t0, args, noise, key, tol, masks, *, steps, clamped_layers, record_every):
+    free_masks = {n: ~m for n, m in masks.items()}
 
-    def block(x, _):
-        x, _ = jax.lax.scan(step, x, None, length=record_every)
-        return x, (x, graph.energy(x))
+    def velocity(x, t):
+        return graph._velocity(x, clamped_layers, masks, t, args)
 
-    final, (path, energies) = jax.lax.scan(block, xs, None, length=steps // record_every)
+    def sigma(t):
+        return noise(t) if callable(noise) else noise
+
+    def euler(x, v, t, k):
+        x = jax.tree_util.tree_map(lambda a, b: a + dt * b, x, v)
+        if noise is None:
+            return x
+        # Euler–Maruyama: independent N(0, 1) per unit, the same key never reused (fold in k)
+        keys = jax.random.split(jax.random.fold_in(key, k), len(graph.layers))
+        out = {}
+        for sub, (n, a) in zip(keys, x.items()):
+            if n in clamped_layers:
+                out[n] = a
+                continue
+            kick = sigma(t) * jnp.sqrt(dt) * jax.random.normal(sub, a.shape, a.dtype)
+            out[n] = a + (jnp.where(free_masks[n], kick, 0.0) if n in masks else kick)
+        return out
+
+    def speed(v):
+        return jnp.max(jnp.stack([jnp.max(jnp.abs(a)) if a.size else jnp.zeros(()) for a in v.values()]))
+
+    def step(carry, _):
+        x, k, done = carry
+        t = t0 + k * dt
+        v = velocity(x, t)
+        if tol is not None:
+            done = done | (speed(v) < tol)
+            new = euler(x, v, t, k)
+            x = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), x, new)
+            return (x, k + jnp.where(done, 0, 1), done), None
+        return (euler(x, v, t, k), k + 1, done), None
+
+    start = (xs, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+    e0 = graph.energy_from(graph.activations(xs), xs, t=t0, args=args)
+
+    if record_every is None:
+        if tol is not None:  # early exit: a while loop (not reverse-differentiable)
+            def cond(carry):
+                x, k, done = carry
+                return (k < steps) & ~done
+
+            def body(carry):
+                x, k, done = carry
+                t = t0 + k * dt
+                v = velocity(x, t)
+                converged = speed(v) < tol
+                new = euler(x, v, t, k)
+                x = jax.tree_util.tree_map(lambda a, b: jnp.where(converged, a, b), x, new)
+                return x, k + jnp.where(converged, 0, 1), converged
+
+            final, taken, _ = jax.lax.while_loop(cond, body, start)
+        else:
+            (final, taken, _), _ = jax.lax.scan(step, start, None, length=steps)
+        t_end = t0 + taken * dt
+        e1 = graph.energy_from(graph.activations(final), final, t=t_end, args=args)
+        states = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b]), xs, final)
+        return Trajectory(final, jnp.stack([e0, e1]), jnp.stack([t0, t_end]), states, taken)
+
+    def block(carry, _):
+        carry, _ = jax.lax.scan(step, carry, None, length=record_every)
+        x, k, _ = carry
+        return carry, (x, graph.energy_from(graph.activations(x), x, t=t0 + k * dt, args=args))
+
+    (final, taken, _), (path, energies) = jax.lax.scan(block, start, None, length=steps // record_every)
     states = jax.tree_util.tree_map(lambda a, p: jnp.concatenate([a[None], p]), xs, path)
-    energies = jnp.concatenate([graph.energy(xs)[None], energies])
-    times = dt * record_every * jnp.arange(energies.shape[0])
-    return Trajectory(final, energies, times, states)
+    energies = jnp.concatenate([e0[None], energies])
+    times = t0 + dt * record_every * jnp.arange(energies.shape[0])
+    return Trajectory(final, energies, times, states, taken)
 
 
-def solve(graph: Graph, xs: States, *, t1: float, clamped: Sequence[str] = (), saves: int = 50,
-          rtol: float = 1e-5, atol: float = 1e-6, max_steps: int = 100_000) -> Trajectory:
-    """Integrate τ dx/dt = −∂E/∂x̂ from t = 0 to ``t1`` with an adaptive ODE solver (diffrax Tsit5).
+def solve(graph: Graph, xs: States, *, t1: float, t0: float = 0.0, clamped=(), saves: int = 50,
+          solver=None, dt0: float | None = None, rtol: float = 1e-5, atol: float = 1e-6,
+          max_steps: int = 100_000, args=None) -> Trajectory:
+    """Integrate τ dx/dt = −∂E/∂x̂ from ``t0`` to ``t1`` with a diffrax ODE solver.
+
+    The same vector field as :func:`descend` (:meth:`Graph.velocity`), integrated by ``solver``.
 
     Args:
-        graph, xs, clamped: as in :func:`descend`.
-        t1: final time (> 0); the states relax on the time scale τ of each layer.
-        saves: number of equally spaced times (0 and t1 included) at which states are recorded.
-        rtol, atol: tolerances of the step-size controller.
-        max_steps: solver step budget.
+        graph, xs, clamped, args: as in :func:`descend`.
+        t1: final time (> t0); the states relax on the time scale τ of each layer.
+        t0: start time (time-dependent synapses receive t).
+        saves: number of equally spaced times (t0 and t1 included) at which states are recorded.
+        solver: a diffrax solver (default ``diffrax.Tsit5()``, adaptive). A solver without an error
+            estimate (``diffrax.Euler()``, ``diffrax.Heun()`` ...) takes constant steps ``dt0``.
+        dt0: first (or constant) step size; ``None`` lets an adaptive solver choose.
+        rtol, atol: tolerances of the adaptive step-size controller.
+        max_steps: solver step budget; exhausting it raises a ``ValueError`` that says so.
     """
+    import diffrax
+
     _check_graph(graph)
     xs = graph.check_states(xs)
-    clamped = graph._check_clamped(clamped)
-    t1 = check_positive("t1", t1)
+    clamped_layers, masks = graph._check_clamped(clamped)
+    t0 = _check_time("t0", t0)
+    t1 = _check_time("t1", t1)
+    if _is_concrete((t0, t1)) and not float(t1) > float(t0):
+        raise ValueError(f"t1 must be > t0 (integrate forward in time), got t0 = {float(t0)}, t1 = {float(t1)}")
     saves = check_int("saves", saves, minimum=2)
     rtol = check_positive("rtol", rtol)
     atol = check_positive("atol", atol)
     max_steps = check_int("max_steps", max_steps, minimum=1)
-    return _solve(graph, xs, t1, clamped, saves, rtol, atol, max_steps)
+    solver = diffrax.Tsit5() if solver is None else solver
+    if not isinstance(solver, diffrax.AbstractSolver):
+        raise TypeError(f"solver must be a diffrax solver such as diffrax.Tsit5(), got {type(solver).__name__}")
+    adaptive = isinstance(solver, diffrax.AbstractAdaptiveSolver)
+    if dt0 is not None:
+        dt0 = check_positive("dt0", dt0)
+    elif not adaptive:
+        raise ValueError(f"{type(solver).__name__} takes constant steps: give dt0")
+    controller = diffrax.PIDController(rtol=rtol, atol=atol) if adaptive else diffrax.ConstantStepSize()
+    run, result = _solve(graph, xs, t0, t1, masks, args, solver, controller, dt0,
+                         clamped_layers=clamped_layers, saves=saves, max_steps=max_steps)
+    if _is_concrete(result) and bool(result != diffrax.RESULTS.successful):
+        if bool(result == diffrax.RESULTS.max_steps_reached):
+            raise ValueError(f"the solver hit max_steps={max_steps} before t1={t1}: raise max_steps or lower t1")
+        raise ValueError(f"the ODE solver failed: {diffrax.RESULTS[result]}")  # pragma: no cover
+    return _check_finite_result(run, "the flow left the range of float32")
 
 
 @eqx.filter_jit
-def _solve(graph, xs, t1, clamped, saves, rtol, atol, max_steps):
+def _solve(graph, xs, t0, t1, masks, args, solver, controller, dt0, *, clamped_layers, saves, max_steps):
     import diffrax
 
-    term = diffrax.ODETerm(lambda t, x, args: graph.velocity(x, clamped))
-    ts = jnp.linspace(0.0, t1, saves)
+    term = diffrax.ODETerm(lambda t, x, a: graph._velocity(x, clamped_layers, masks, t, a))
+    ts = jnp.linspace(t0, t1, saves)
     sol = diffrax.diffeqsolve(
-        term, diffrax.Tsit5(), t0=0.0, t1=t1, dt0=None, y0=xs,
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        saveat=diffrax.SaveAt(ts=ts), max_steps=max_steps,
+        term, solver, t0=t0, t1=t1, dt0=dt0, y0=xs, args=args,
+        stepsize_controller=controller, saveat=diffrax.SaveAt(ts=ts), max_steps=max_steps, throw=False,
     )
     states = sol.ys
-    energies = jax.vmap(graph.energy)(states)
+    energies = jax.vmap(lambda x, t: graph.energy_from(graph.activations(x), x, t=t, args=args))(states, sol.ts)
     final = jax.tree_util.tree_map(lambda a: a[-1], states)
-    return Trajectory(final, energies, sol.ts, states)
+    return Trajectory(final, energies, sol.ts, states, sol.stats["num_steps"]), sol.result
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ __all__ = [
     "check_finite",
     "check_pm1",
     "check_positive",
+    "check_real",
     "check_int",
     "check_key",
     "check_ndim",
@@ -99,6 +100,11 @@ def _check_real(name: str, value):
     if not np.isfinite(number):
         raise ValueError(f"{name} must be finite, got {number}")
     return value if isinstance(value, jax.Array) else number
+
+
+def check_real(name: str, value):
+    """Return ``value`` after checking it is one finite real number (any sign; arrays stay arrays)."""
+    return _check_real(name, value)
 
 
 def _concrete(value) -> float:

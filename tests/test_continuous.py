@@ -1,4 +1,9 @@
-"""Tests for amtutor.continuous: the tanh DenseAM of Exercise 3.1."""
+"""Tests for amtutor.continuous: the tanh DenseAM of Exercise 3.1.
+
+The module is a thin builder of a HAMUX graph run by the library's one descent loop; the
+independent, direct implementation of eqs. (3.8)–(3.11) it is checked against lives here, in the
+tests only (`_reference_euler`, `_reference_ode`).
+"""
 
 import jax
 import jax.numpy as jnp
@@ -7,6 +12,38 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from amtutor import binary, continuous, data
+
+
+def _reference_energy(memories, x, separation, beta):
+    from amtutor.lagrangians import Tanh
+
+    act = jnp.tanh(beta * x)
+    return Tanh(beta).dual(x) + separation.energy_from_score(separation.score(memories @ act), memories.shape[1])
+
+
+def _reference_current(memories, act, separation):
+    return -jax.grad(lambda a: separation.energy_from_score(separation.score(memories @ a), memories.shape[1]))(act)
+
+
+def _reference_euler(memories, x, separation, beta, rate, steps):
+    """Eq. (3.10) written out: x <- x + (dt/tau) (I(tanh(beta x)) - x), energies from eq. (3.8)."""
+    energies = [_reference_energy(memories, x, separation, beta)]
+    for _ in range(steps):
+        x = x + rate * (_reference_current(memories, jnp.tanh(beta * x), separation) - x)
+        energies.append(_reference_energy(memories, x, separation, beta))
+    return x, jnp.stack(energies)
+
+
+def _reference_ode(memories, x0, separation, beta, t1, tau, saves):
+    import diffrax
+
+    def field(t, x, args):
+        return (_reference_current(memories, jnp.tanh(beta * x), separation) - x) / tau
+
+    sol = diffrax.diffeqsolve(diffrax.ODETerm(field), diffrax.Tsit5(), t0=0.0, t1=t1, dt0=None, y0=x0,
+                              saveat=diffrax.SaveAt(ts=jnp.linspace(0.0, t1, saves)),
+                              stepsize_controller=diffrax.PIDController(rtol=1e-5, atol=1e-5))
+    return sol.ys
 
 SEPARATIONS = {
     "quadratic": binary.quadratic(),
@@ -33,12 +70,28 @@ def test_energy_matches_formula_3_8():
     assert float(got) == pytest.approx(expected, rel=1e-5, abs=1e-5)
 
 
-def test_energy_batch_matches_single():
+def test_energy_batch_by_vmap_matches_single():
     memories, _ = _setup()
     xs = jax.random.normal(jax.random.key(5), (4, 10))
-    batch = continuous.tanh_energy(memories, xs, binary.quadratic(), beta=1.0)
+    batch = jax.vmap(lambda x: continuous.tanh_energy(memories, x, binary.quadratic(), beta=1.0))(xs)
     single = [continuous.tanh_energy(memories, x, binary.quadratic(), beta=1.0) for x in xs]
     np.testing.assert_allclose(batch, single, rtol=1e-5)  # float32 summation order differs under vmap
+
+
+@pytest.mark.parametrize("name", sorted(SEPARATIONS))
+def test_graph_equals_the_direct_reference_implementation(name):
+    """The builder's graph + hamux.descend/solve reproduce the direct eqs. (3.8)–(3.11)."""
+    memories, x = _setup(4, 10, seed=3)
+    sep, beta = SEPARATIONS[name], 0.4
+    assert float(continuous.tanh_energy(memories, x, sep, beta=beta)) == pytest.approx(
+        float(_reference_energy(memories, x, sep, beta)), rel=1e-5, abs=1e-5)
+    run = continuous.tanh_descent(memories, x, sep, beta=beta, steps=8, dt=0.5)
+    ref_x, ref_e = _reference_euler(memories, x, sep, beta, 0.5, 8)
+    np.testing.assert_allclose(run.final["x"], ref_x, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(run.energies, ref_e, rtol=1e-5, atol=1e-5)
+    flow = continuous.tanh_ode(memories, x, sep, beta=beta, t1=3.0, saves=7)
+    np.testing.assert_allclose(flow.states["x"], _reference_ode(memories, x, sep, beta, 3.0, 1.0, 7),
+                               rtol=1e-4, atol=1e-4)
 
 
 def test_energy_finite_at_huge_beta():
@@ -77,8 +130,8 @@ def test_euler_step_is_eq_3_11():
     memories, x = _setup()
     run = continuous.tanh_descent(memories, x, binary.power(3), beta=0.3, steps=1)
     expected = continuous.input_current(memories, jnp.tanh(0.3 * x), binary.power(3))
-    np.testing.assert_allclose(run.x, expected, rtol=1e-5)
-    assert run.energies.shape == (2,) and run.trajectory.shape == (2, 10) and run.times.shape == (2,)
+    np.testing.assert_allclose(run.final["x"], expected, rtol=1e-5)
+    assert run.energies.shape == (2,) and run.states["x"].shape == (2, 10) and run.times.shape == (2,)
 
 
 @pytest.mark.parametrize("name", ["quadratic", "power3", "rectified4"])
@@ -90,8 +143,9 @@ def test_large_beta_euler_step_is_sync_discrete_update(name):
     sep = SEPARATIONS[name]
     run = continuous.tanh_descent(memories, sigma, sep, beta=100.0, steps=1)
     discrete = binary.sync_update(memories, sigma, sep)
-    field_nonzero = run.x != 0
-    assert bool(jnp.all(jnp.where(field_nonzero, jnp.sign(run.x) == discrete, True)))
+    x = run.final["x"]
+    field_nonzero = x != 0
+    assert bool(jnp.all(jnp.where(field_nonzero, jnp.sign(x) == discrete, True)))
 
 
 def test_fixed_point_converges_to_discrete_as_beta_grows():
@@ -100,21 +154,28 @@ def test_fixed_point_converges_to_discrete_as_beta_grows():
     cue = data.flip_bits(memories[0], 0.2, key=jax.random.key(1))
     star = binary.async_recall(memories, cue, binary.quadratic(), key=jax.random.key(2)).state
     gaps = [
-        float(jnp.mean(jnp.abs(continuous.tanh_descent(memories, cue, binary.quadratic(), beta=b, steps=30).activations - star)))
+        float(jnp.mean(jnp.abs(jnp.tanh(b * _final(memories, cue, b)) - star)))
         for b in (0.02, 0.05, 0.1, 0.2)
     ]
     assert all(b <= a for a, b in zip(gaps, gaps[1:]))
     assert gaps[-1] < 1e-5
 
 
-def test_batch_descent_matches_single():
+def _final(memories, cue, beta):
+    return continuous.tanh_descent(memories, cue, binary.quadratic(), beta=beta, steps=30).final["x"]
+
+
+def test_batch_descent_by_vmap_matches_single():
     memories, _ = _setup()
     xs = jax.random.normal(jax.random.key(8), (3, 10))
-    batch = continuous.tanh_descent(memories, xs, binary.quadratic(), beta=0.2, steps=5, dt=0.5)
+    run = lambda x: continuous.tanh_descent(memories, x, binary.quadratic(), beta=0.2, steps=5, dt=0.5)  # noqa: E731
+    batch = jax.vmap(run)(xs)
     for i in range(3):
-        single = continuous.tanh_descent(memories, xs[i], binary.quadratic(), beta=0.2, steps=5, dt=0.5)
-        np.testing.assert_allclose(batch.x[i], single.x, rtol=1e-5)
+        single = run(xs[i])
+        np.testing.assert_allclose(batch.final["x"][i], single.final["x"], rtol=1e-5)
         np.testing.assert_allclose(batch.energies[i], single.energies, rtol=1e-5)
+    with pytest.raises(ValueError, match="for a batch, jax.vmap"):
+        continuous.tanh_descent(memories, xs, binary.quadratic(), beta=0.2)
 
 
 def _tolerance(energies):
@@ -174,6 +235,8 @@ def test_bad_inputs():
         continuous.tanh_energy(memories, x[:5], sep, beta=1.0)
     with pytest.raises(ValueError, match="memories must be 2-D"):
         continuous.tanh_energy(memories[0], x, sep, beta=1.0)
+    with pytest.raises(ValueError, match="x0 contains NaN"):
+        continuous.tanh_descent(memories, x.at[0].set(jnp.nan), sep, beta=1.0)
     with pytest.raises(ValueError, match="x contains NaN"):
         continuous.tanh_energy(memories, x.at[0].set(jnp.nan), sep, beta=1.0)
     with pytest.raises(ValueError, match="dt/tau"):
@@ -184,7 +247,7 @@ def test_bad_inputs():
         continuous.tanh_ode(memories, x, sep, beta=1.0, t1=-1.0)
     with pytest.raises(ValueError, match="saves"):
         continuous.tanh_ode(memories, x, sep, beta=1.0, saves=1)
-    with pytest.raises(ValueError, match="activations have 5 neurons"):
+    with pytest.raises(ValueError, match="activations has 5 neurons"):
         continuous.input_current(memories, x[:5], sep)
-    with pytest.raises(TypeError, match="x must be an array"):
+    with pytest.raises(TypeError, match="x0 must be an array"):
         continuous.tanh_descent(memories, "x", sep, beta=1.0)

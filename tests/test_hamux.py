@@ -319,7 +319,7 @@ def test_bad_components_raise_clear_errors():
         DenseSynapse(jnp.array([[jnp.nan]]))
     with pytest.raises(ValueError, match="memories must be 2-D"):
         MemorySynapse(jnp.ones(3), L.Identity())
-    with pytest.raises(TypeError, match="separation must be a Lagrangian or a function"):
+    with pytest.raises(TypeError, match="separation must be a Lagrangian"):
         MemorySynapse(jnp.ones((2, 3)), 3.0)
     with pytest.raises(ValueError, match="Wq and Wk must have the same shape"):
         AttentionSynapse(jnp.ones((1, 2, 3)), jnp.ones((1, 2, 4)))
@@ -348,7 +348,7 @@ def test_bad_states_and_arguments_raise_clear_errors():
         descend(g, xs, dt=0.0)
     with pytest.raises(ValueError, match="must be a multiple of record_every"):
         descend(g, xs, steps=10, record_every=3)
-    with pytest.raises(ValueError, match="t1 must be > 0"):
+    with pytest.raises(ValueError, match="t1 must be > t0"):
         solve(g, xs, t1=-1.0)
     with pytest.raises(TypeError, match="graph must be an amtutor.hamux.Graph"):
         descend({"v": 1}, xs)
@@ -417,7 +417,7 @@ def test_tanh_denseam_of_exercise_3_1():
                                continuous.tanh_energy(xi, x0j, binary.rectified_power(n), beta=beta), rtol=1e-5)
     ref = continuous.tanh_descent(xi, x0j, binary.rectified_power(n), beta=beta, steps=6)
     np.testing.assert_allclose(run.energies, ref.energies, rtol=1e-5)
-    np.testing.assert_allclose(jnp.tanh(beta * run.states["x"]), ref.trajectory, atol=1e-5)
+    np.testing.assert_allclose(run.states["x"], ref.states["x"], rtol=1e-5, atol=1e-5)
     # the fixed point: sign of the state is the stored pattern the query was closest to
     m = xi @ np.sign(x)
     assert np.max(m) == D and np.sign(x) @ xi[np.argmax(m)] == D
