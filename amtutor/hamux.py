@@ -701,8 +701,10 @@ def descend(graph: Graph, xs: States, *, dt: float = 0.1, steps: int = 100, clam
             :math:`x \leftarrow x - \frac{dt}{\tau}\partial E/\partial\hat x + \sigma\sqrt{dt}\,\varepsilon`,
             ε standard normal; Langevin dynamics at temperature T is σ = √(2T/τ). Needs ``key``.
         key: PRNG key for the noise (keyword only; only with ``noise``).
-        tol: stop once every free unit's speed ``|dx/dt|`` is below ``tol`` (converged). The result's
-            ``steps`` says how many steps were taken; with recording, later records repeat the state.
+        tol: stop after the first step at which every free unit's speed ``|dx/dt|`` is ≤ ``tol``
+            (converged; that step is still taken; ``tol = 0`` stops only at an exact fixed point). The
+            result's ``steps`` says how many steps were taken; with recording, later records repeat
+            the final state.
 
     Returns:
         a :class:`Trajectory` with ``1 + steps // record_every`` recorded points (2 with ``None``).
@@ -722,7 +724,7 @@ def descend(graph: Graph, xs: States, *, dt: float = 0.1, steps: int = 100, clam
             raise ValueError(f"steps ({steps}) must be a multiple of record_every ({record_every})")
     noise = _check_noise(noise, key)
     if tol is not None:
-        tol = jnp.asarray(check_positive("tol", tol), dtype=jnp.float32)
+        tol = jnp.asarray(check_positive("tol", tol, allow_zero=True), dtype=jnp.float32)
     run = _descend(graph, xs, dt, t0, args, noise, key, tol, masks,
                    steps=steps, clamped_layers=clamped_layers, record_every=record_every)
     return _check_finite_result(run, f"lower dt (got dt = {float(dt) if _is_concrete(dt) else 'traced'})")
@@ -764,12 +766,13 @@ def _descend(graph, xs, dt, t0, args, noise, key, tol, masks, *, steps, clamped_
         x, k, done = carry
         t = t0 + k * dt
         v = velocity(x, t)
-        if tol is not None:
-            done = done | (speed(v) < tol)
-            new = euler(x, v, t, k)
-            x = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), x, new)
-            return (x, k + jnp.where(done, 0, 1), done), None
-        return (euler(x, v, t, k), k + 1, done), None
+        new = euler(x, v, t, k)
+        if tol is None:
+            return (new, k + 1, done), None
+        # Once converged, hold the state: the step that detected convergence (speed <= tol) is
+        # still taken, so the result is one small step closer to the fixed point.
+        x = jax.tree_util.tree_map(lambda a, b: jnp.where(done, a, b), x, new)
+        return (x, k + jnp.where(done, 0, 1), done | (speed(v) <= tol)), None
 
     start = (xs, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
     e0 = graph.energy_from(graph.activations(xs), xs, t=t0, args=args)
@@ -781,13 +784,10 @@ def _descend(graph, xs, dt, t0, args, noise, key, tol, masks, *, steps, clamped_
                 return (k < steps) & ~done
 
             def body(carry):
-                x, k, done = carry
+                x, k, _ = carry
                 t = t0 + k * dt
                 v = velocity(x, t)
-                converged = speed(v) < tol
-                new = euler(x, v, t, k)
-                x = jax.tree_util.tree_map(lambda a, b: jnp.where(converged, a, b), x, new)
-                return x, k + jnp.where(converged, 0, 1), converged
+                return euler(x, v, t, k), k + 1, speed(v) <= tol
 
             final, taken, _ = jax.lax.while_loop(cond, body, start)
         else:
