@@ -53,6 +53,48 @@ def test_colab_twin_is_in_sync(source):
     assert '"google.colab" in sys.modules' in first_code.source
 
 
+HIDDEN_OUTPUT_TAGS = {"remove-output", "remove-cell", "hide-output"}
+
+
+def unrequested_outputs(notebook):
+    """(cell index, text) for every bare value a cell echoes into the page.
+
+    IPython shows the value of a cell's last expression as an ``execute_result``. When that is
+    plain text only (a number such as ``0.701``, a ``[<matplotlib.lines.Line2D ...>]``, a
+    ``Text(...)``), nobody asked for it: the page shows a stray value under the code. (Call
+    ``print`` for text meant for the reader; rich results such as HTML tables or images are kept.)
+    """
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code" or HIDDEN_OUTPUT_TAGS & set(cell.metadata.get("tags", [])):
+            continue
+        for output in cell.get("outputs", []):
+            if output.output_type == "execute_result" and set(output.data) <= {"text/plain"}:
+                found.append((index, output.data.get("text/plain", "")))
+    return found
+
+
+def test_unrequested_outputs_are_found():
+    """The check of the built pages flags a cell that ends in a value (as ``glue(...)`` used to)."""
+    nb = nbformat.v4.new_notebook()
+    number = nbformat.v4.new_code_cell('glue("x", 0.701)')
+    number.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "0.701"})]
+    repr_after_print = nbformat.v4.new_code_cell('print("hi")\nax.plot(x)')
+    repr_after_print.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="hi\n"),
+        nbformat.v4.new_output("execute_result", {"text/plain": "[<matplotlib.lines.Line2D>]"}),
+    ]
+    table = nbformat.v4.new_code_cell("df")
+    table.outputs = [
+        nbformat.v4.new_output("execute_result", {"text/plain": "df", "text/html": "<table/>"})]
+    hidden = nbformat.v4.new_code_cell("interact(f)", metadata={"tags": ["remove-output"]})
+    hidden.outputs = [nbformat.v4.new_output("execute_result", {"text/plain": "interactive(...)"})]
+    printed = nbformat.v4.new_code_cell("print(1)")
+    printed.outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nb.cells = [number, repr_after_print, table, hidden, printed]
+    assert unrequested_outputs(nb) == [(0, "0.701"), (1, "[<matplotlib.lines.Line2D>]")]
+
+
 BUILD_ATTEMPT_SECONDS = 600  # the whole book takes 3-5 min on 2 cores, beside the other tests
 BUILD_ATTEMPTS = 3
 
@@ -95,6 +137,14 @@ def test_book_builds_with_every_chapter_executed(tmp_path):
         assert "{glue:" not in html and "glue:text" not in html, page
         # No dead controls: widget views are removed from the HTML (their cells are tagged).
         assert "application/vnd.jupyter.widget-view+json" not in html, f"live widget left in {page}"
+    # No stray values under the code: no cell echoes a bare number or a repr nobody asked for.
+    stray = {}
+    for source in notebook_sources():
+        executed = nbformat.read(tmp_path / "_build" / "jupyter_execute" / "book"
+                                 / f"{source.stem}.ipynb", as_version=4)
+        if found := unrequested_outputs(executed):
+            stray[source.name] = found
+    assert not stray, f"cells that echo a value into the page (end them with a statement): {stray}"
     for source in notebook_sources():
         html = (html_dir / "book" / f"{source.stem}.html").read_text()
         assert f"colab.research.google.com/github/amtutor/amtutor/blob/main/book/{source.stem}.ipynb" in html
