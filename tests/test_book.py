@@ -53,6 +53,28 @@ def test_colab_twin_is_in_sync(source):
     assert '"google.colab" in sys.modules' in first_code.source
 
 
+CODE_LINE_LIMIT = 88  # wider lines scroll sideways in the book's code cells
+
+
+def displayed_code(source):
+    """(cell index, line) for every line of code the page shows: code cells and ```python blocks."""
+    nb = jupytext.read(source)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            yield from ((index, line) for line in cell.source.splitlines())
+        else:
+            blocks = re.findall(r"^```(?:python|ipython3?)\n(.*?)^```", cell.source, re.M | re.S)
+            for block in blocks:
+                yield from ((index, line) for line in block.splitlines())
+
+
+@pytest.mark.parametrize("source", notebook_sources(), ids=lambda p: p.stem)
+def test_code_lines_fit_the_page(source):
+    long = [f"cell {i}: ({len(line)} chars) {line.strip()[:60]}..."
+            for i, line in displayed_code(source) if len(line) > CODE_LINE_LIMIT]
+    assert not long, f"{source.name}: lines over {CODE_LINE_LIMIT} characters:\n" + "\n".join(long)
+
+
 HIDDEN_OUTPUT_TAGS = {"remove-output", "remove-cell", "hide-output"}
 
 
