@@ -2,7 +2,10 @@
 
 In the book build, :func:`glue` is MyST-NB's ``glue``: the value is stored under ``name`` and the
 prose shows it with ``{glue:text}`name:.3f```. In Colab or plain Jupyter, where MyST-NB is usually
-not installed, it simply shows the value (unless ``display=False``), so the page still runs.
+not installed, it shows the value when ``display=True``, so the page still runs.
+
+:func:`glue` returns ``None`` on purpose: a cell that ends with a ``glue(...)`` call must not echo
+the bare number into the page (IPython displays a cell's last value).
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 __all__ = ["glue"]
 
 
-def glue(name: str, value, display: bool = False):
+def glue(name: str, value, display: bool = False) -> None:
     """Store ``value`` for the prose under ``name`` (MyST-NB), or show it when MyST-NB is absent.
+
+    Returns ``None`` (not the value), so that ``glue(...)`` as a cell's last line shows nothing.
 
     Numbers are converted to plain Python floats/ints first, so that format specs such as
     ``:.3f`` work on JAX and NumPy scalars alike.
@@ -27,6 +32,6 @@ def glue(name: str, value, display: bool = False):
             from IPython.display import display as show
 
             show(value)
-        return value
+        return None
     myst_glue(name, value, display=display)
-    return value
+    return None

@@ -234,7 +234,17 @@ class Tanh(Lagrangian):
 
 
 class Exponential(Lagrangian):
-    r""":math:`\mathcal{L} = \tfrac1\beta\sum_i e^{\beta x_i}`, activation :math:`e^{\beta x}` (unbounded)."""
+    r""":math:`\mathcal{L} = \tfrac1\beta\sum_i e^{\beta x_i}`, activation :math:`e^{\beta x}` (unbounded).
+
+    **Range.** :math:`e^{\beta x}` itself leaves floating point at :math:`\beta x` above
+    :math:`\log(\text{largest float})`: **88.7 in float32** (JAX's default), 709.8 in float64. No
+    rewriting keeps such values finite, so on concrete inputs ``L(x)``, ``activation(x)`` and
+    ``dual(x)`` (hence ``energy`` and :func:`neuron_energy`) raise a ``ValueError`` naming ``x``
+    and the range instead of returning ``inf``. Inside ``jit``/``grad``/``vmap`` (traced values)
+    there is no check, and values beyond the range come out as ``inf``: keep :math:`\beta x`
+    below about 88 in float32 (a few less for ``dual``, whose factor :math:`x - 1/\beta` can push
+    the product over), or enable float64.
+    """
 
     beta: Float[Array, ""]
 
@@ -242,13 +252,30 @@ class Exponential(Lagrangian):
         self.beta = _beta(beta)
 
     def __call__(self, x):
-        return jnp.sum(jnp.exp(self.beta * x)) / self.beta
+        return self._refuse_overflow(x, jnp.sum(jnp.exp(self.beta * x)) / self.beta, "L(x)")
 
     def activation(self, x):
-        return jnp.exp(self.beta * x)
+        return self._refuse_overflow(x, jnp.exp(self.beta * x), "activation(x)")
 
     def dual(self, x):
-        return jnp.sum((x - 1.0 / self.beta) * jnp.exp(self.beta * x))
+        value = jnp.sum((x - 1.0 / self.beta) * jnp.exp(self.beta * x))
+        return self._refuse_overflow(x, value, "the energy dual(x)")
+
+    def _refuse_overflow(self, x, value, what):
+        """``value``, or a ``ValueError`` if a finite ``x`` made it overflow (concrete values only)."""
+        if isinstance(value, jax.core.Tracer) or bool(jnp.all(jnp.isfinite(value))):
+            return value
+        if not bool(jnp.all(jnp.isfinite(x))):
+            raise ValueError("x contains NaN or infinite values")
+        dtype = jnp.result_type(value)
+        limit = float(jnp.log(jnp.finfo(dtype).max))
+        beta = float(self.beta)
+        worst = float(jnp.max(self.beta * jnp.asarray(x)))
+        extra = ", and a little lower for the energy (its factor x - 1/beta)" if "dual" in what else ""
+        raise ValueError(
+            f"x is out of range for Exponential(beta={beta:g}): {what} overflows {dtype} at "
+            f"max beta*x = {worst:g}. e^(beta*x) overflows {dtype} for beta*x > {limit:.1f}, i.e. "
+            f"x > {limit / beta:.4g}: keep beta*x below that{extra} (or enable float64)")
 
     @property
     def name(self):
@@ -366,7 +393,6 @@ class SphericalNorm(Lagrangian):
         return "spherical"
 
 
-@jax.custom_jvp
 def neuron_energy(lagrangian: Lagrangian, xhat: Float[Array, "..."], x: Float[Array, "..."]) -> Float[Array, ""]:
     r"""Neuron energy :math:`E(\hat x) = \langle x,\hat x\rangle - \mathcal{L}(x)` with a custom derivative.
 
@@ -377,11 +403,25 @@ def neuron_energy(lagrangian: Lagrangian, xhat: Float[Array, "..."], x: Float[Ar
     * with respect to ``x``: zero, because on :math:`\hat x = \nabla\mathcal{L}(x)` the two terms cancel;
     * with respect to the Lagrangian's parameters θ: :math:`-\partial\mathcal{L}/\partial\theta` at fixed x
       (the envelope theorem), so β, γ, δ can still be trained.
+
+    ``xhat`` and ``x`` must have the same shape (checked on the static shapes, so also under
+    ``jit``); a mismatch raises ``ValueError`` rather than broadcasting.
     """
+    if not isinstance(lagrangian, Lagrangian):
+        raise TypeError(f"lagrangian must be an amtutor.lagrangians.Lagrangian, got {type(lagrangian).__name__}")
+    if jnp.shape(xhat) != jnp.shape(x):
+        raise ValueError(
+            f"xhat and x must have the same shape (xhat = lagrangian.activation(x)), "
+            f"got xhat of shape {tuple(jnp.shape(xhat))} and x of shape {tuple(jnp.shape(x))}")
+    return _neuron_energy(lagrangian, xhat, x)
+
+
+@jax.custom_jvp
+def _neuron_energy(lagrangian, xhat, x):
     return lagrangian.dual(x)
 
 
-@neuron_energy.defjvp
+@_neuron_energy.defjvp
 def _neuron_energy_jvp(primals, tangents):
     lagrangian, xhat, x = primals
     d_lagrangian, d_xhat, _ = tangents

@@ -406,12 +406,34 @@ def basin_cos_min(lam, alpha, ensemble: str, rho=1.0):
 # --------------------------------------------------------------------------------------------
 
 
-def num_patterns(alpha, dim: int) -> int:
+MAX_PATTERNS = 2**31 - 1  # P is a 32-bit integer in the kernels
+MAX_PATTERN_ELEMENTS = 2**31  # the largest array built from P patterns: 8 GiB of float32
+
+
+def num_patterns(alpha, dim: int, *, per_pattern: int = 0) -> int:
     r"""Number of stored patterns :math:`P = \mathrm{round}(e^{\alpha N})`, at least 2 (one target and
-    one competitor)."""
+    one competitor).
+
+    Refuses with a ``ValueError``, before anything is computed or allocated, when
+    :math:`e^{\alpha N}` exceeds ``MAX_PATTERNS`` (2³¹ − 1, i.e. αN > 21.5), or, when the caller
+    allocates ``per_pattern`` array elements for each pattern (the experiments that store the
+    patterns themselves), when P × ``per_pattern`` exceeds ``MAX_PATTERN_ELEMENTS`` (2³¹).
+    """
     alpha = float(_alpha(alpha))
     dim = check_int("dim", dim, minimum=2)
-    return max(2, int(round(math.exp(alpha * dim))))
+    exponent = alpha * dim
+    if exponent > math.log(MAX_PATTERNS) or round(math.exp(exponent)) > MAX_PATTERNS:
+        raise ValueError(
+            f"alpha * dim = {exponent:.4g} asks for P = e^(alpha*dim) ~ 10^{exponent / math.log(10):.1f} "
+            f"patterns, more than {MAX_PATTERNS:,} (2^31 - 1): keep alpha * dim <= "
+            f"{math.log(MAX_PATTERNS):.1f}")
+    patterns = max(2, int(round(math.exp(exponent))))
+    if per_pattern and patterns * per_pattern > MAX_PATTERN_ELEMENTS:
+        raise ValueError(
+            f"alpha = {alpha:g} at dim = {dim} stores P = e^(alpha*dim) = {patterns:,} patterns, "
+            f"which would need {patterns * per_pattern:.3g} array elements (more than "
+            f"{MAX_PATTERN_ELEMENTS:.3g}, 8 GiB of float32): lower alpha, dim or the trials per set")
+    return patterns
 
 
 def lse_energy(memories: Float[Array, "P N"], state: Float[Array, " N"], lam) -> Float[Array, ""]:
@@ -656,7 +678,8 @@ def retrieval_overlaps(lam, alpha, dim: int, *, ensemble: str, trials: int, key,
     check_int("max_steps", max_steps, minimum=1)
     check_int("targets_per_set", targets_per_set, minimum=1)
     tol = check_positive("tol", tol, allow_zero=True)  # 0: always run max_steps
-    patterns = num_patterns(alpha, dim)
+    # padded patterns (P × N, at most 2P rows) and the softmax weights of the targets of one set
+    patterns = num_patterns(alpha, dim, per_pattern=2 * (dim + min(targets_per_set, trials)))
     results = []
     for index, size in enumerate(_set_sizes(trials, targets_per_set, patterns)):
         memories, valid = _padded_patterns(ensemble, patterns, dim, jax.random.fold_in(key, index))
@@ -716,7 +739,9 @@ def one_step_success(lam, alpha, dim: int, cos_theta, *, ensemble: str, trials: 
     check_finite("cos_theta", cos_theta)
     if np.any(np.abs(cos_theta) > 1):
         raise ValueError("cos_theta must lie in [-1, 1]")
-    patterns = num_patterns(alpha, dim)
+    # padded patterns (P × N, at most 2P rows) and the weights of every angle and target of one set
+    per_set = min(targets_per_set, trials)
+    patterns = num_patterns(alpha, dim, per_pattern=2 * (dim + len(cos_theta) * per_set))
     cos = jnp.asarray(cos_theta)[:, None, None]
     results = []
     for index, size in enumerate(_set_sizes(trials, targets_per_set, patterns)):

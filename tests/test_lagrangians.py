@@ -204,3 +204,42 @@ def test_dynamics_never_differentiate_the_activation():
 def test_bad_parameters_raise_clear_errors(make, exc, match):
     with pytest.raises(exc, match=match):
         make()
+
+
+def test_neuron_energy_refuses_mismatched_shapes():
+    """x̂ of shape (3,) against x of shape (4,) used to broadcast into a number; now it is refused,
+    eagerly, under jit and under grad (the check is on the static shapes)."""
+    tanh, xhat, x = L.Tanh(1.0), jnp.ones(3), jnp.ones(4)
+    match = r"xhat and x must have the same shape.*xhat of shape \(3,\) and x of shape \(4,\)"
+    with pytest.raises(ValueError, match=match):
+        L.neuron_energy(tanh, xhat, x)
+    with pytest.raises(ValueError, match=match):
+        jax.jit(L.neuron_energy)(tanh, xhat, x)
+    with pytest.raises(ValueError, match=match):
+        jax.grad(L.neuron_energy, argnums=1)(tanh, xhat, x)
+    with pytest.raises(ValueError, match="same shape"):
+        L.neuron_energy(tanh, jnp.ones((2, 3)), jnp.ones(3))
+    with pytest.raises(TypeError, match="lagrangian must be an amtutor.lagrangians.Lagrangian"):
+        L.neuron_energy(jnp.tanh, x, x)
+
+
+@pytest.mark.parametrize("method", ["__call__", "activation", "dual", "energy"])
+def test_exponential_refuses_overflow(method):
+    """e^(βx) leaves float32 at βx > 88.7: a clear error naming x and the range, not inf."""
+    lag = L.Exponential(1.0)
+    with pytest.raises(ValueError, match=r"x is out of range for Exponential\(beta=1\).*beta\*x > 88\.7"):
+        getattr(lag, method)(jnp.array([0.0, 1e3]))
+    with pytest.raises(ValueError, match=r"x > 44\.36"):  # the range scales with 1/β
+        getattr(L.Exponential(2.0), method)(jnp.array([50.0]))
+    with pytest.raises(ValueError, match="x contains NaN or infinite values"):
+        getattr(lag, method)(jnp.array([jnp.inf]))
+
+
+def test_exponential_is_finite_and_differentiable_within_its_range():
+    lag = L.Exponential(1.0)
+    x = jnp.array([-50.0, 0.0, 80.0])  # e^80 ≈ 5.5e34: inside float32
+    for value in (lag(x), lag.activation(x), lag.dual(x), lag.energy(x)):
+        assert jnp.all(jnp.isfinite(value))
+    np.testing.assert_allclose(jax.grad(lag)(x), lag.activation(x), rtol=1e-6)
+    # Under jit there is no check (documented): beyond the range the value is inf, not an error.
+    assert jax.jit(lag.activation)(jnp.array([1e3]))[0] == jnp.inf

@@ -299,6 +299,24 @@ def test_dimension_too_small(dim):
         sm.num_patterns(0.1, dim)
 
 
+def test_absurd_pattern_counts_are_refused():
+    """P = e^(αN) = e^200 ~ 1e86 used to come back as an integer; anything that would allocate from
+    it refuses before trying."""
+    with pytest.raises(ValueError, match=r"alpha \* dim = 200 asks for P = e\^\(alpha\*dim\) ~ 10\^86\.9"):
+        sm.num_patterns(5.0, 40)
+    with pytest.raises(ValueError, match="keep alpha \\* dim <= 21.5"):
+        sm.num_patterns(5.0, 1000)  # e^5000: beyond even a float
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="asks for P"):
+        sm.rem_success(1.0, 5.0, 40, ensemble="spherical", trials=4, key=key)
+    # Storing the patterns themselves: 4.9e8 patterns of 40 numbers is refused by size.
+    with pytest.raises(ValueError, match=r"alpha = 0.5 at dim = 40 stores P = .* array elements"):
+        sm.retrieval_overlaps(1.0, 0.5, 40, ensemble="spherical", trials=4, key=key)
+    with pytest.raises(ValueError, match="array elements"):
+        sm.one_step_success(1.0, 0.45, 40, [0.5] * 20, ensemble="spherical", trials=64, key=key)
+    assert sm.num_patterns(21.4 / 40, 40) == round(math.exp(21.4))  # the largest counts still work
+
+
 def test_other_bad_inputs():
     key = jax.random.key(0)
     with pytest.raises(TypeError, match="key must be a JAX PRNG key"):
