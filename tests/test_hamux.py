@@ -3,7 +3,6 @@ implementations (classical Hopfield, the tanh DenseAM of Exercise 3.1, a two-lay
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -21,11 +20,8 @@ from amtutor.hamux import (
     Layer,
     MemorySynapse,
     descend,
-    draw,
     solve,
 )
-
-matplotlib.use("Agg")
 
 
 def keys(seed, n):
@@ -268,14 +264,6 @@ def test_conv_synapse_currents_are_conv_and_transpose():
     np.testing.assert_allclose(jnp.sum(cur["img"] * u), jnp.sum(xh["feat"] * syn.convolve(u)), rtol=1e-4)
 
 
-def test_draw_makes_one_patch_per_layer_and_connection():
-    g = two_layer_graph()
-    ax = draw(g, title="two layers")
-    assert len(ax.patches) == len(g.layers) + len(g.connections)
-    texts = " ".join(t.get_text() for t in ax.texts)
-    assert "v" in texts and "DenseSynapse" in texts and "softmax" in texts
-
-
 # --------------------------------------------------------------------------------------------
 # Errors name the culprit
 # --------------------------------------------------------------------------------------------
@@ -352,8 +340,8 @@ def test_bad_states_and_arguments_raise_clear_errors():
         solve(g, xs, t1=-1.0)
     with pytest.raises(TypeError, match="graph must be an amtutor.hamux.Graph"):
         descend({"v": 1}, xs)
-    with pytest.raises(ValueError, match="positions has no entry for layers \\['h'\\]"):
-        draw(g, positions={"v": (0, 0)})
+    with pytest.raises(ValueError, match="saves must be >= 2"):
+        solve(g, xs, t1=1.0, saves=1)
 
 
 # --------------------------------------------------------------------------------------------
