@@ -61,7 +61,6 @@ __all__ = [
     "Trajectory",
     "descend",
     "solve",
-    "labelled_memory",
 ]
 
 States = dict  # {layer name: array of the layer's shape}
@@ -595,60 +594,3 @@ def _solve(graph, xs, t1, clamped, saves, rtol, atol, max_steps):
     energies = jax.vmap(graph.energy)(states)
     final = jax.tree_util.tree_map(lambda a: a[-1], states)
     return Trajectory(final, energies, sol.ts, states)
-
-
-# --------------------------------------------------------------------------------------------
-# A ready-made graph: the hierarchical memory of labelled images
-# --------------------------------------------------------------------------------------------
-
-
-def labelled_memory(images, labels, *, num_classes: int, beta: float = 0.5, label_strength: float = 10.0,
-                    image_lagrangian: Lagrangian | None = None, label_beta: float = 1.0,
-                    hidden_tau: float = 0.2) -> Graph:
-    r"""Three layers, image ↔ hidden ↔ label, with one hidden neuron per stored (image, label) pair.
-
-    .. math:: E = E_\text{image} + E_\text{hidden} + E_\text{label}
-              - \sum_\mu \hat h_\mu\,\xi_\mu\cdot\hat v - \lambda\sum_\mu \hat h_\mu\,\hat\ell_{c_\mu}
-
-    The hidden layer is a softmax with inverse temperature ``beta`` (a fast "which memory?" unit);
-    the weights are written down from the data (no training): ``Xi`` = the images, ``labels`` =
-    ``label_strength`` × one-hot(class). Clamp the image layer and relax to classify; clamp the
-    label layer to generate an image of that class (inference by energy minimisation, eq. 3.22).
-
-    Args:
-        images: ``(K, D)`` stored images.
-        labels: ``(K,)`` integer classes in ``[0, num_classes)``.
-        num_classes: size of the label layer.
-        beta: inverse temperature of the hidden softmax.
-        label_strength: λ, the weight between a memory's hidden unit and its label.
-        image_lagrangian: Lagrangian of the image layer (default :class:`~amtutor.lagrangians.Identity`).
-        label_beta: inverse temperature of the label softmax.
-        hidden_tau: time constant of the hidden layer (fast hidden units relax first).
-
-    Returns:
-        a :class:`Graph` with layers ``"image"``, ``"hidden"``, ``"label"``.
-    """
-    from .lagrangians import Identity, Softmax
-
-    images = _weights("images", images, ndim=2)
-    labels = as_array("labels", labels, ndim=1)
-    num_classes = check_int("num_classes", num_classes, minimum=1)
-    if labels.shape[0] != images.shape[0]:
-        raise ValueError(f"labels has {labels.shape[0]} entries but images has {images.shape[0]} rows")
-    lab = jnp.asarray(labels)
-    if not jnp.issubdtype(lab.dtype, jnp.integer) or bool(jnp.any((lab < 0) | (lab >= num_classes))):
-        raise ValueError(f"labels must be integers in [0, {num_classes})")
-    label_strength = check_positive("label_strength", label_strength)
-    K, D = images.shape
-    return Graph(
-        layers={
-            "image": Layer(D, image_lagrangian if image_lagrangian is not None else Identity()),
-            "hidden": Layer(K, Softmax(beta), tau=hidden_tau),
-            "label": Layer(num_classes, Softmax(label_beta)),
-        },
-        synapses={
-            "Xi": DenseSynapse(images.T),
-            "labels": DenseSynapse(label_strength * jax.nn.one_hot(lab, num_classes)),
-        },
-        connections=[("Xi", "image", "hidden"), ("labels", "hidden", "label")],
-    )

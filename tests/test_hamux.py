@@ -451,26 +451,3 @@ def test_two_layer_hierarchical_memory_equals_its_direct_and_reduced_forms():
     np.testing.assert_allclose(run1.final["v"], x, atol=1e-4)
     np.testing.assert_array_equal(np.sign(x), xi[1])
     assert np.all(np.diff(np.asarray(run2.energies)) <= 1e-5)
-
-
-def test_labelled_memory_structure_and_errors():
-    from amtutor.hamux import labelled_memory
-
-    images = binary_patterns(6, 16, key=jax.random.key(50))
-    labels = jnp.array([0, 1, 2, 0, 1, 2])
-    g = labelled_memory(images, labels, num_classes=3, beta=2.0, label_strength=5.0)
-    assert list(g.layers) == ["image", "hidden", "label"]
-    assert g.layers["hidden"].shape == (6,) and g.layers["label"].shape == (3,)
-    np.testing.assert_array_equal(g.synapses["labels"].W, 5.0 * jax.nn.one_hot(labels, 3))
-    # clamping a stored image and relaxing recovers its label
-    xs = {"image": images[4], "hidden": jnp.zeros(6), "label": jnp.zeros(3)}
-    run = descend(g, xs, dt=0.05, steps=300, clamped=("image",))
-    assert int(jnp.argmax(run.final["label"])) == 1
-    with pytest.raises(ValueError, match="labels has 5 entries but images has 6 rows"):
-        labelled_memory(images, labels[:5], num_classes=3)
-    with pytest.raises(ValueError, match="labels must be integers in \\[0, 2\\)"):
-        labelled_memory(images, labels, num_classes=2)
-    with pytest.raises(ValueError, match="label_strength must be > 0"):
-        labelled_memory(images, labels, num_classes=3, label_strength=0.0)
-    with pytest.raises(ValueError, match="saves must be >= 2"):
-        solve(g, g.init(), t1=1.0, saves=1)
