@@ -258,11 +258,35 @@ def epsilon_for_error_rate(error_rate: float, *, two_sided: bool = False) -> flo
     return float(stats.norm.isf(error_rate / 2 if two_sided else error_rate))
 
 
-def k_max(dim: int, n: int, epsilon: float) -> float:
-    """Capacity estimate :math:`K_{\\max} = D^{n-1}/(\\epsilon^2 (2n-3)!!)` (eq. 2.17)."""
-    dim, n = _check_dim(dim), _check_n(n)
-    epsilon = check_positive("epsilon", epsilon)
-    return float(dim) ** (n - 1) / (epsilon**2 * double_factorial(2 * n - 3))
+def k_max(dim, n: int, epsilon):
+    """Capacity estimate :math:`K_{\\max} = D^{n-1}/(\\epsilon^2 (2n-3)!!)` (eq. 2.17).
+
+    The one place the book writes eq. (2.17); pick ε with :func:`epsilon_for_error_rate` (2.326
+    one-sided or the tutorial's 2.576 two-sided for 1%, or a per-pattern budget as in
+    :func:`amtutor.retrieval.predicted_capacity`).
+
+    Args:
+        dim: D, an integer ≥ 2, or an array of D values ≥ 2 (reals allowed, e.g. for a smooth curve).
+        n: the power of F(x) = xⁿ/n (n ≥ 2).
+        epsilon: ε > 0, a number or an array broadcasting against ``dim``.
+
+    Returns:
+        a float when ``dim`` and ``epsilon`` are numbers, else a float array of their broadcast shape.
+    """
+    n = _check_n(n)
+    if np.ndim(epsilon) == 0 and not hasattr(dim, "shape") and np.ndim(dim) == 0:
+        dim = _check_dim(dim)
+        epsilon = check_positive("epsilon", epsilon)
+        return float(dim) ** (n - 1) / (epsilon**2 * double_factorial(2 * n - 3))
+    dim = np.asarray(as_array("dim", dim), dtype=float)
+    epsilon = np.asarray(as_array("epsilon", epsilon), dtype=float)
+    if not (np.all(np.isfinite(dim)) and np.all(np.isfinite(epsilon))):
+        raise ValueError("dim and epsilon must be finite")
+    if np.any(dim < 2):
+        raise ValueError(f"dim must be >= 2, got {dim.min()}")
+    if np.any(epsilon <= 0):
+        raise ValueError(f"epsilon must be > 0, got {epsilon.min()}")
+    return dim ** (n - 1) / (epsilon**2 * double_factorial(2 * n - 3))
 
 
 def k_max_no_flips(dim: int, n: int) -> float:

@@ -1,10 +1,16 @@
-"""Figures shared by the chapters: binary images, recall sequences with their energy curves."""
+"""Figures shared by the chapters: binary images, recall sequences with their energy curves, HAMUX graphs.
+
+matplotlib is imported inside the functions that draw, so importing this module stays cheap; the
+models (:mod:`amtutor.binary`, :mod:`amtutor.hamux`, ...) never import it.
+"""
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import numpy as np
 
-__all__ = ["show_image", "image_grid", "recall_figure"]
+__all__ = ["show_image", "image_grid", "recall_figure", "draw_graph"]
 
 
 def _as_square(image, side: int | None):
@@ -78,3 +84,72 @@ def recall_figure(snapshots, energies, *, target=None, snapshot_steps=None, titl
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def draw_graph(graph, ax=None, *, positions: Mapping[str, tuple[float, float]] | None = None,
+               title: str | None = None):
+    """Draw a HAMUX graph (:class:`amtutor.hamux.Graph`) from the graph object itself: layers as
+    circles (name, shape, Lagrangian), hypersynapses as squares joined by undirected lines to every
+    layer they connect.
+
+    ``positions`` optionally fixes the layer positions ``{name: (x, y)}``; by default layers sit on a
+    row (a circle when there are more than three). Returns the axes.
+    """
+    import matplotlib.pyplot as plt
+
+    from .hamux import Graph  # lazy: importing plot must not import JAX
+
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be an amtutor.hamux.Graph, got {type(graph).__name__}")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(2.4 * max(2, len(graph.layers)), 3.0))
+    names = list(graph.layers)
+    if positions is None:
+        if len(names) <= 3:
+            positions = {n: (2.0 * i, 0.0) for i, n in enumerate(names)}
+        else:
+            angles = np.pi / 2 + 2 * np.pi * np.arange(len(names)) / len(names)
+            positions = {n: (2.0 * np.cos(a), 2.0 * np.sin(a)) for n, a in zip(names, angles)}
+    missing = set(names) - set(positions)
+    if missing:
+        raise ValueError(f"positions has no entry for layers {sorted(missing)}")
+    pos = {n: np.asarray(positions[n], dtype=float) for n in names}
+    centre = np.mean(list(pos.values()), axis=0)
+    radius = 0.45
+    used, squares = {}, []
+    for syn_name, layer_names in graph.connections:
+        members = np.array([pos[n] for n in layer_names])
+        where = members.mean(axis=0)
+        if len(set(layer_names)) == 1:  # self-connection: put the square outside the layer
+            out = where - centre
+            # point away from the other layers; a lone layer gets its square below (labels sit above)
+            out = out / np.linalg.norm(out) if np.linalg.norm(out) > 1e-9 else np.array([0.0, -1.0])
+            where = where + 1.1 * out
+        elif any(np.linalg.norm(where - p) < 1.5 * radius for p in pos.values()):
+            where = where + np.array([0.0, -1.0])  # e.g. three layers in a row: keep the square visible
+        key = tuple(np.round(where, 3))
+        shift = used.get(key, 0)  # several synapses on the same layers: stack their squares
+        used[key] = shift + 1
+        where = where + np.array([0.0, -0.7 * shift])
+        for n in set(layer_names):
+            ax.plot([where[0], pos[n][0]], [where[1], pos[n][1]], color="0.35", lw=1.5, zorder=1)
+        squares.append(where)
+        ax.add_patch(plt.Rectangle(where - 0.14, 0.28, 0.28, color="tab:orange", zorder=3))
+        label = f"{syn_name}\n{type(graph.synapses[syn_name]).__name__}"
+        ax.annotate(label, where, xytext=(0, -16), textcoords="offset points", ha="center", va="top",
+                    fontsize=7, zorder=4)
+    for n in names:
+        layer = graph.layers[n]
+        ax.add_patch(plt.Circle(pos[n], radius, color="tab:blue", alpha=0.85, zorder=2))
+        ax.text(*pos[n], n, ha="center", va="center", color="white", fontsize=9, fontweight="bold", zorder=4)
+        ax.annotate(f"{layer.shape}\n{layer.lagrangian.name}", pos[n], xytext=(0, 28), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=7, zorder=4)
+    allpts = np.array(list(pos.values()) + squares)
+    lo, hi = allpts.min(axis=0) - np.array([1.3, 0.9]), allpts.max(axis=0) + np.array([1.3, 1.2])
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    ax.set_aspect("equal")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ax

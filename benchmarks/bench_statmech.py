@@ -17,6 +17,7 @@ import numpy as np
 from scipy import special, stats
 
 from amtutor import statmech as sm
+from amtutor import statmech_sims as sims
 from amtutor.data import spherical_patterns
 from timing import best_time
 
@@ -50,7 +51,7 @@ if __name__ == "__main__":
     for offset in (-0.1, 0.0, 0.1):
         alpha = sm.alpha_1(lam, "spherical") + offset
         trials = 50
-        ours = best_time(lambda: sm.rem_success(lam, alpha, dim, ensemble="spherical", trials=trials,
+        ours = best_time(lambda: sims.rem_success(lam, alpha, dim, ensemble="spherical", trials=trials,
                                                 key=jax.random.key(0)))
         rng = np.random.default_rng(0)
         reference = best_time(lambda: numpy_rem(lam, alpha, dim, trials, rng), repeats=1)
@@ -60,7 +61,7 @@ if __name__ == "__main__":
     alpha, targets, steps = sm.alpha_1(lam, "spherical") - 0.15, 32, 50
     patterns = sm.num_patterns(alpha, dim)
     memories = np.asarray(spherical_patterns(patterns, dim, key=jax.random.key(1)), np.float64)
-    ours = best_time(lambda: sm.retrieval_success(lam, alpha, dim, ensemble="spherical", trials=targets,
+    ours = best_time(lambda: sims.retrieval_success(lam, alpha, dim, ensemble="spherical", trials=targets,
                                                   key=jax.random.key(1), tol=0.0, max_steps=steps))
     reference = best_time(lambda: numpy_retrieval(memories, lam, targets, steps), repeats=1)
     print(f"retrieval_success spherical N={dim} P={patterns} targets={targets} steps={steps}: "

@@ -156,6 +156,23 @@ def test_epsilon_and_k_max():
     assert capacity.k_max_no_flips(100, 3) == pytest.approx(100**2 / (3 * 2 * math.log(100)))
 
 
+def test_k_max_broadcasts_over_dim_and_epsilon():
+    dims = np.array([50, 100.5, 400])
+    eps = np.array([2.0, 2.326, 2.576])
+    out = capacity.k_max(dims, 3, eps)
+    assert out.shape == (3,)
+    np.testing.assert_allclose(out, [capacity.k_max(50, 3, 2.0), 100.5**2 / (3 * 2.326**2),
+                                     capacity.k_max(400, 3, 2.576)], rtol=1e-15)
+    assert capacity.k_max(np.array([[100], [200]]), 2, eps).shape == (2, 3)
+    assert isinstance(capacity.k_max(100, 2, 2.576), float)
+    with pytest.raises(ValueError, match="dim must be >= 2"):
+        capacity.k_max(np.array([1.5, 10]), 2, 2.0)
+    with pytest.raises(ValueError, match="epsilon must be > 0"):
+        capacity.k_max(np.array([10, 20]), 2, np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match="finite"):
+        capacity.k_max(np.array([10, np.inf]), 2, 2.0)
+
+
 def test_theory_bad_input():
     with pytest.raises(ValueError, match="n must be >= 2"):
         capacity.noise_variance(10, 100, 1)

@@ -10,9 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy.special import factorial2
-
-from amtutor import binary, continuous, data, retrieval
+from amtutor import binary, capacity, continuous, data, retrieval, statmech
 
 
 NOISE = 0.2
@@ -134,10 +132,9 @@ def test_capacity_laws():
                                   k_min=max(1, int(predicted / 2)), k_max=int(2 * predicted) + 8, rel_tol=0.2)
 
     caps = {n: np.array([measured(n, d) for d in dims]) for n, dims in CAPACITY_DIMS.items()}
-    slopes = {n: np.polyfit(np.log(CAPACITY_DIMS[n]), np.log(caps[n]), 1)[0] for n in caps}
-    theory = {n: np.polyfit(np.log(CAPACITY_DIMS[n]),
-                            np.log(retrieval.predicted_capacity(n, np.array(CAPACITY_DIMS[n]))), 1)[0]
-              for n in caps}
+    slopes = {n: capacity.fit_loglog_slope(CAPACITY_DIMS[n], caps[n])[0] for n in caps}
+    theory = {n: capacity.fit_loglog_slope(dims, retrieval.predicted_capacity(n, np.array(dims)))[0]
+              for n, dims in CAPACITY_DIMS.items()}
     for n, dims in CAPACITY_DIMS.items():
         ratio = caps[n] / retrieval.predicted_capacity(n, np.array(dims))
         # Within a factor 2 of the signal-to-noise prediction: the grid (rel_tol 0.2) and the
@@ -156,7 +153,7 @@ def test_capacity_laws():
     exp_caps = np.array([retrieval.capacity(binary.exponential(1.0), d, key=jax.random.key(d), probes=100,
                                             k_min=2 ** (d // 2 - 2), k_max=2 ** (d // 2 + 2), rel_tol=0.2)
                          for d in EXP_DIMS])
-    exp_slope = np.polyfit(EXP_DIMS, np.log2(exp_caps), 1)[0]
+    exp_slope = capacity.fit_loglog_slope(2.0 ** np.array(EXP_DIMS), exp_caps)[0]  # log2 K per neuron
     # Exponential growth: log2 K rises linearly in D, at a rate comparable to the 0.5 of 2^(D/2)
     # (at these small D the prefactors are not asymptotic, hence the wide band).
     assert 0.3 <= exp_slope <= 1.0
@@ -166,13 +163,14 @@ def test_capacity_laws():
 def test_basins_narrow_as_n_grows():
     noise_levels = np.array([0.0, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45])
     halves = {}
+    eps = capacity.epsilon_for_error_rate(0.01, two_sided=True)  # the tutorial's 2.576
     for n in (2, 3, 4):
-        k = max(1, int(round(0.3 * 100 ** (n - 1) / (2.576**2 * factorial2(2 * n - 3)))))
+        k = max(1, int(round(0.3 * capacity.k_max(100, n, eps))))
         patterns = data.binary_patterns(k, 100, key=jax.random.key(n))
         curve = retrieval.basin_curve(patterns, binary.power(n), noise_levels, key=jax.random.key(9),
                                       probes=50, sweeps=2)
         assert curve[0] == 1.0  # every probed pattern is a fixed point at 30% of K_max
-        halves[n] = float(np.interp(0.5, curve[::-1], noise_levels[::-1]))
+        halves[n] = statmech.crossing_point(noise_levels, curve)
     # Half-retrieval noise decreases with n by clearly more than one noise-grid step (0.05).
     assert halves[2] > halves[3] + 0.05 > halves[4] + 0.1
 

@@ -14,6 +14,7 @@ import pytest
 from scipy import optimize
 
 from amtutor import statmech as sm
+from amtutor import statmech_sims as sims
 
 ENSEMBLES = ("gaussian", "spherical", "binary")
 
@@ -132,7 +133,7 @@ def test_phase_diagram_simulation_agrees_with_theory_away_from_alpha_1():
     points (the chapter measured 100%)."""
     for j, e in enumerate(["gaussian", "spherical"]):
         success = np.array([
-            sm.success_curve(sm.rem_success, lam, PHASE_ALPHAS[e], PHASE_N, ensemble=e,
+            sims.success_curve(sims.rem_success, lam, PHASE_ALPHAS[e], PHASE_N, ensemble=e,
                              trials=PHASE_TRIALS, key=jax.random.key(300 + 10 * i + j))
             for i, lam in enumerate(PHASE_LAMS)])
         a1 = sm.alpha_1(PHASE_LAMS, e)[:, None]
@@ -144,7 +145,7 @@ def test_phase_diagram_simulation_agrees_with_theory_away_from_alpha_1():
 
 def _rem_curve(i, lam, n):
     a1 = sm.alpha_1(lam, "spherical")
-    return sm.success_curve(sm.rem_success, lam, a1 + REM_OFFSETS, n, ensemble="spherical",
+    return sims.success_curve(sims.rem_success, lam, a1 + REM_OFFSETS, n, ensemble="spherical",
                             trials=REM_TRIALS, key=jax.random.key(1000 * (i + 1) + n))
 
 
@@ -171,7 +172,7 @@ def test_full_dynamics_crossing_below_alpha_1_and_moving_up_with_n():
     a1 = sm.alpha_1(DYN_LAM, "spherical")
     shifts = []
     for n in (12, 16, 20):
-        curve = sm.success_curve(sm.retrieval_success, DYN_LAM, a1 + DYN_OFFSETS, n, ensemble="spherical",
+        curve = sims.success_curve(sims.retrieval_success, DYN_LAM, a1 + DYN_OFFSETS, n, ensemble="spherical",
                                  trials=DYN_TRIALS, key=jax.random.key(2000 + n))
         shifts.append(sm.crossing_point(DYN_OFFSETS, curve))
     assert all(s < 0 for s in shifts)
@@ -186,7 +187,7 @@ def test_basin_measurement_matches_prediction():
     predicted = sm.basin_cos_min(BASIN["lam"], BASIN["alpha"], "spherical")
     crossings = {}
     for criterion in ("weight", "overlap"):
-        measured = sm.one_step_success(BASIN["lam"], BASIN["alpha"], BASIN["dim"], BASIN_COS,
+        measured = sims.one_step_success(BASIN["lam"], BASIN["alpha"], BASIN["dim"], BASIN_COS,
                                        ensemble="spherical", trials=BASIN_TRIALS, key=jax.random.key(4000),
                                        criterion=criterion).mean(axis=1)
         crossings[criterion] = sm.crossing_point(BASIN_COS, measured, decreasing=False)
@@ -198,7 +199,7 @@ def test_binary_rem_level():
     """Binary, λ = 1, N = 20: retrieved in ≥ 90% of 200 trials at α₁ − 0.1 (> ½ ln 2), and the 50%
     point within ±0.05 of α₁ (measured +0.008)."""
     a1 = sm.alpha_1(BINARY["lam"], "binary")
-    curve = sm.success_curve(sm.rem_success, BINARY["lam"], a1 + BINARY_OFFSETS, BINARY["dim"],
+    curve = sims.success_curve(sims.rem_success, BINARY["lam"], a1 + BINARY_OFFSETS, BINARY["dim"],
                              ensemble="binary", trials=REM_TRIALS, key=jax.random.key(5000))
     assert a1 + BINARY_OFFSETS[0] > 0.5 * math.log(2)
     assert curve[0] >= 0.9

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp, softmax
 
-from amtutor import binary, continuous, data
+from amtutor import binary, continuous, data, learning
 from amtutor import lagrangians as L
-from amtutor.hamux import (DenseSynapse, FunctionSynapse, Graph, Layer, MemorySynapse, descend,
-                           labelled_memory, solve)
+from amtutor.hamux import DenseSynapse, FunctionSynapse, Graph, Layer, MemorySynapse, descend, solve
 
 CATALOGUE = {
     "identity": L.Identity(), "ReLU": L.ReLU(), "sigmoid β=2": L.Sigmoid(2.0),
@@ -148,14 +147,9 @@ def digits_setup():
     digits, labels = np.asarray(digits), np.asarray(labels)
     train, test = np.arange(1000), np.arange(1000, len(digits))
     stored = np.concatenate([train[labels[train] == c][:50] for c in range(10)])
-    memory = labelled_memory(digits[stored], labels[stored], num_classes=10, beta=0.5, label_strength=10.0)
+    memory = learning.labelled_memory(digits[stored], labels[stored], num_classes=10, beta=0.5,
+                                      label_strength=10.0)
     return digits, labels, test, stored, memory
-
-
-def _zeros_with(memory, **clamped):
-    states = memory.init()
-    states.update({k: jnp.asarray(v, jnp.float32) for k, v in clamped.items()})
-    return states
 
 
 def test_classification_claims(digits_setup):
@@ -164,15 +158,12 @@ def test_classification_claims(digits_setup):
 
     @jax.jit
     def classify(image):
-        run = descend(memory, _zeros_with(memory, image=image), dt=0.05, steps=400, clamped=("image",), record_every=40)
-        return memory.activations(run.final)["label"], run.energies
+        result = learning.classify(memory, image, dt=0.05, steps=400, record_every=40)
+        return result.activation, result.trajectory.energies
 
     @jax.jit
     def label_energies(image):
-        def one(c):
-            start = _zeros_with(memory, image=image, label=10.0 * jax.nn.one_hot(c, 10))
-            return descend(memory, start, dt=0.05, steps=200, clamped=("image", "label"), record_every=200).energies[-1]
-        return jax.vmap(one)(jnp.arange(10))
+        return learning.label_energies(memory, image, label_scale=10.0, dt=0.05, steps=200)
 
     images = jnp.asarray(digits[test])
     act, energies = jax.vmap(classify)(images)
@@ -201,9 +192,8 @@ def test_classification_claims(digits_setup):
     assert np.mean(np.argmin(closed, axis=1) == by_energy) > 0.995
     # (b) the relaxed label layer (image clamped) sits at a fixed point of
     #     ℓ = λ Cᵀ softmax(β(Ξp + λ C softmax(ℓ))), evaluated in float64: the dynamics converged.
-    finals = np.asarray(jax.vmap(lambda im: descend(memory, _zeros_with(memory, image=im), dt=0.05, steps=400,
-                                                    clamped=("image",), record_every=400).final["label"])(images),
-                        np.float64)
+    finals = np.asarray(jax.vmap(lambda im: learning.classify(memory, im, dt=0.05, steps=400)
+                                 .trajectory.final["label"])(images), np.float64)
     target = lam * softmax(beta * (p @ Xi.T + lam * softmax(finals, axis=1) @ C.T), axis=1) @ C
     assert np.max(np.abs(target - finals)) < 1e-2  # label states ~10, relaxed for 20 time constants
     np.testing.assert_array_equal(np.argmax(finals, axis=1), by_dynamics)
@@ -218,8 +208,8 @@ def test_generation_claims(digits_setup):
 
     @jax.jit
     def generate(c, key):
-        start = _zeros_with(memory, image=0.1 * jax.random.normal(key, (64,)), label=10.0 * jax.nn.one_hot(c, 10))
-        run = descend(memory, start, dt=0.05, steps=400, clamped=("label",), record_every=50)
+        run = learning.generate(memory, c, key=key, image_scale=0.1, label_scale=10.0, dt=0.05, steps=400,
+                                record_every=50)
         return run.final["image"], run.energies
 
     generated, energies = jax.vmap(generate)(jnp.arange(10), jax.random.split(jax.random.key(7), 10))

@@ -3,7 +3,6 @@ implementations (classical Hopfield, the tanh DenseAM of Exercise 3.1, a two-lay
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -21,11 +20,8 @@ from amtutor.hamux import (
     Layer,
     MemorySynapse,
     descend,
-    draw,
     solve,
 )
-
-matplotlib.use("Agg")
 
 
 def keys(seed, n):
@@ -268,14 +264,6 @@ def test_conv_synapse_currents_are_conv_and_transpose():
     np.testing.assert_allclose(jnp.sum(cur["img"] * u), jnp.sum(xh["feat"] * syn.convolve(u)), rtol=1e-4)
 
 
-def test_draw_makes_one_patch_per_layer_and_connection():
-    g = two_layer_graph()
-    ax = draw(g, title="two layers")
-    assert len(ax.patches) == len(g.layers) + len(g.connections)
-    texts = " ".join(t.get_text() for t in ax.texts)
-    assert "v" in texts and "DenseSynapse" in texts and "softmax" in texts
-
-
 # --------------------------------------------------------------------------------------------
 # Errors name the culprit
 # --------------------------------------------------------------------------------------------
@@ -352,8 +340,8 @@ def test_bad_states_and_arguments_raise_clear_errors():
         solve(g, xs, t1=-1.0)
     with pytest.raises(TypeError, match="graph must be an amtutor.hamux.Graph"):
         descend({"v": 1}, xs)
-    with pytest.raises(ValueError, match="positions has no entry for layers \\['h'\\]"):
-        draw(g, positions={"v": (0, 0)})
+    with pytest.raises(ValueError, match="saves must be >= 2"):
+        solve(g, xs, t1=1.0, saves=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -463,26 +451,3 @@ def test_two_layer_hierarchical_memory_equals_its_direct_and_reduced_forms():
     np.testing.assert_allclose(run1.final["v"], x, atol=1e-4)
     np.testing.assert_array_equal(np.sign(x), xi[1])
     assert np.all(np.diff(np.asarray(run2.energies)) <= 1e-5)
-
-
-def test_labelled_memory_structure_and_errors():
-    from amtutor.hamux import labelled_memory
-
-    images = binary_patterns(6, 16, key=jax.random.key(50))
-    labels = jnp.array([0, 1, 2, 0, 1, 2])
-    g = labelled_memory(images, labels, num_classes=3, beta=2.0, label_strength=5.0)
-    assert list(g.layers) == ["image", "hidden", "label"]
-    assert g.layers["hidden"].shape == (6,) and g.layers["label"].shape == (3,)
-    np.testing.assert_array_equal(g.synapses["labels"].W, 5.0 * jax.nn.one_hot(labels, 3))
-    # clamping a stored image and relaxing recovers its label
-    xs = {"image": images[4], "hidden": jnp.zeros(6), "label": jnp.zeros(3)}
-    run = descend(g, xs, dt=0.05, steps=300, clamped=("image",))
-    assert int(jnp.argmax(run.final["label"])) == 1
-    with pytest.raises(ValueError, match="labels has 5 entries but images has 6 rows"):
-        labelled_memory(images, labels[:5], num_classes=3)
-    with pytest.raises(ValueError, match="labels must be integers in \\[0, 2\\)"):
-        labelled_memory(images, labels, num_classes=2)
-    with pytest.raises(ValueError, match="label_strength must be > 0"):
-        labelled_memory(images, labels, num_classes=3, label_strength=0.0)
-    with pytest.raises(ValueError, match="saves must be >= 2"):
-        solve(g, g.init(), t1=1.0, saves=1)
