@@ -183,6 +183,8 @@ def test_absurd_pattern_counts_are_refused():
         sm.num_patterns(5.0, 40)
     with pytest.raises(ValueError, match="keep alpha \\* dim <= 21.5"):
         sm.num_patterns(5.0, 1000)  # e^5000: beyond even a float
+    import jax
+
     from amtutor import statmech_sims as sims
 
     key = jax.random.key(0)
