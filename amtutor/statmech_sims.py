@@ -11,7 +11,8 @@ The model (continuous state, :math:`P = e^{\alpha N}` patterns :math:`\xi^\mu\in
 
 Contents
 
-* dynamics (JAX): :func:`lse_energy`, :func:`lse_update`;
+* the model as a HAMUX graph, run by the library's one descent loop: :func:`lse_memory`,
+  :func:`lse_energy`, :func:`lse_update`;
 * experiments (JAX, explicit keys, chunked so that no ``P × N`` array is built when only overlaps
   matter): :func:`rem_success` (REM level: overlaps sampled directly), :func:`retrieval_overlaps`
   and :func:`retrieval_success` (full dynamics with stored patterns), :func:`one_step_success`
@@ -33,10 +34,13 @@ from jaxtyping import Array, Float
 from scipy import special, stats
 
 from .data import binary_patterns, gaussian_patterns, spherical_patterns
+from .hamux import Graph, Layer, MemorySynapse, descend
+from .lagrangians import Identity, Softmax
 from .statmech import check_ensemble, num_patterns
 from .validation import as_array, check_finite, check_int, check_key, check_positive
 
 __all__ = [
+    "lse_memory",
     "lse_energy",
     "lse_update",
     "rem_success",
@@ -54,35 +58,58 @@ _LN2 = math.log(2.0)
 # --------------------------------------------------------------------------------------------
 
 
+def lse_memory(memories: Float[Array, "P N"], lam, *, batch: int | None = None, valid=None) -> Graph:
+    r"""The log-sum-exp model as a HAMUX graph: one identity layer ``"x"`` (neuron energy ½|x|²)
+    and the memories on a :class:`~amtutor.hamux.MemorySynapse` with a ``Softmax(lam)`` separation,
+
+    .. math:: E(x) = \tfrac12|x|^2 - \frac1\lambda\log\sum_\mu e^{\lambda\,\xi^\mu\cdot x}.
+
+    An Euler step with dt = τ = 1 is :math:`x \leftarrow \Xi^\top\operatorname{softmax}(\lambda\Xi x)`,
+    so the experiments below run on the library's one descent loop (:func:`amtutor.hamux.descend`).
+
+    Args:
+        memories: ``(P, N)`` patterns.
+        lam: inverse temperature λ > 0.
+        batch: ``None`` for one state ``(N,)``; B for B independent states ``(B, N)`` (each row
+            attends to all memories on its own: the rows never interact).
+        valid: optional boolean ``(P,)`` marking real rows of a padded memory set.
+    """
+    memories = as_array("memories", memories, ndim=2)
+    shape = memories.shape[1] if batch is None else (check_int("batch", batch, minimum=1), memories.shape[1])
+    return Graph({LAYER: Layer(shape, Identity())},
+                 {"memories": MemorySynapse(memories, Softmax(check_positive("lam", lam)), valid=valid)},
+                 [("memories", LAYER)])
+
+
+LAYER = "x"  # the state's layer in :func:`lse_memory`
+
+
+def _state(name, state, memories, ndim):
+    state = as_array(name, state, ndim=ndim)
+    if state.shape[-1] != memories.shape[-1]:
+        raise ValueError(f"{name} has {state.shape[-1]} entries but memories have N = {memories.shape[-1]}")
+    return state
+
+
 def lse_energy(memories: Float[Array, "P N"], state: Float[Array, " N"], lam) -> Float[Array, ""]:
-    r""":math:`E(x) = -\frac1\lambda\log\sum_\mu e^{\lambda\xi^\mu\cdot x} + \frac12|x|^2` (log-sum-exp energy)."""
+    r""":math:`E(x) = -\frac1\lambda\log\sum_\mu e^{\lambda\xi^\mu\cdot x} + \frac12|x|^2` (log-sum-exp energy),
+    the energy of :func:`lse_memory`."""
     lam = check_positive("lam", lam)
     memories = as_array("memories", memories, ndim=2)
-    state = as_array("state", state, ndim=1)
-    return _lse_energy(jnp.asarray(memories), jnp.asarray(state), lam)
-
-
-@jax.jit
-def _lse_energy(memories, state, lam):
-    return -jax.nn.logsumexp(lam * (memories @ state)) / lam + 0.5 * state @ state
+    state = _state("state", state, memories, 1)
+    return lse_memory(memories, lam).energy({LAYER: state})
 
 
 def lse_update(memories: Float[Array, "P N"], state: Float[Array, "... N"], lam) -> Float[Array, "... N"]:
     r"""One step :math:`x \leftarrow \Xi^\top\operatorname{softmax}(\lambda\Xi x)` (attention with the
-    patterns as keys and values). It is the concave–convex step on :func:`lse_energy`, so the energy
-    never increases. ``state`` may be one state (N,) or a batch (B, N)."""
+    patterns as keys and values): one Euler step (dt = τ = 1) of :func:`amtutor.hamux.descend` on
+    :func:`lse_memory`. It is also the concave–convex step on :func:`lse_energy`, so the energy never
+    increases. ``state`` may be one state (N,) or a batch (B, N)."""
     lam = check_positive("lam", lam)
     memories = as_array("memories", memories, ndim=2)
-    state = as_array("state", state, ndim=(1, 2))
-    if state.shape[-1] != memories.shape[1]:
-        raise ValueError(f"state has {state.shape[-1]} entries but memories have N = {memories.shape[1]}")
-    return _lse_update(jnp.asarray(memories), jnp.asarray(state), lam)
-
-
-@jax.jit
-def _lse_update(memories, state, lam):
-    weights = jax.nn.softmax(lam * (state @ memories.T), axis=-1)
-    return weights @ memories
+    state = _state("state", state, memories, (1, 2))
+    graph = lse_memory(memories, lam, batch=None if state.ndim == 1 else state.shape[0])
+    return descend(graph, {LAYER: state}, dt=1.0, steps=1, record_every=None).final[LAYER]
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,33 +252,20 @@ def rem_success(lam, alpha, dim: int, *, ensemble: str, trials: int, key,
 _SAMPLERS = {"gaussian": gaussian_patterns, "spherical": spherical_patterns, "binary": binary_patterns}
 
 
-@partial(jax.jit, static_argnames=("max_steps",))
 def _iterate(memories, valid, queries, lam, tol, *, max_steps):
-    """Iterate the update on a batch until no entry moves by more than ``tol`` (or max_steps).
+    """Iterate the update on a batch of queries until no entry moves by more than ``tol`` (or
+    ``max_steps``): :func:`amtutor.hamux.descend` with dt = 1 and a tolerance stop.
 
     Rows of ``memories`` with ``valid`` false are padding (so that nearby P share one compilation).
     """
-
-    def cond(carry):
-        step, _, change = carry
-        return (step < max_steps) & (change > tol)
-
-    def body(carry):
-        step, x, _ = carry
-        new = _masked_update(memories, valid, x, lam)
-        return step + 1, new, jnp.max(jnp.abs(new - x))
-
-    _, x, _ = jax.lax.while_loop(cond, body, (0, queries, jnp.inf))
-    return x
+    graph = lse_memory(memories, lam, batch=queries.shape[0], valid=valid)
+    run = descend(graph, {LAYER: queries}, dt=1.0, steps=max_steps, record_every=None, tol=tol)
+    return run.final[LAYER]
 
 
 def _masked_weights(memories, valid, state, lam):
     logits = jnp.where(valid, lam * (state @ memories.T), -jnp.inf)
     return jax.nn.softmax(logits, axis=-1)
-
-
-def _masked_update(memories, valid, state, lam):
-    return _masked_weights(memories, valid, state, lam) @ memories
 
 
 def _padded_patterns(ensemble, patterns, dim, key):

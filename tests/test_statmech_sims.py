@@ -114,8 +114,11 @@ def test_retrieval_padding_does_not_change_dynamics():
     memories, valid = sims._padded_patterns("gaussian", 40, 6, key)
     assert memories.shape == (48, 6) and int(valid.sum()) == 40
     x = memories[:3]
-    np.testing.assert_allclose(sims._masked_update(memories, valid, x, 0.8), sims.lse_update(memories[:40], x, 0.8),
-                               atol=1e-6)
+    padded = sims._iterate(memories, valid, x, 0.8, 0.0, max_steps=1)  # one step, padded set
+    np.testing.assert_allclose(padded, sims.lse_update(memories[:40], x, 0.8), atol=1e-6)
+    # and the update is x <- Ξᵀ softmax(λ Ξ x), written out
+    direct = jax.nn.softmax(0.8 * x @ memories[:40].T, axis=-1) @ memories[:40]
+    np.testing.assert_allclose(padded, direct, atol=1e-5)
 
 
 @pytest.mark.parametrize("criterion", ["weight", "overlap"])
