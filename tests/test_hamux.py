@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, reject, settings, strategies as st
 
 from amtutor import binary, continuous
 from amtutor import lagrangians as L
@@ -150,7 +150,14 @@ def random_graphs(draw_):
 def test_energy_never_increases_along_euler_descent(case):
     """Property (eq. 3.5): for a small step, E(t+dt) <= E(t), for any graph, with or without clamping."""
     g, xs, clamped = case
-    run = descend(g, xs, dt=0.01, steps=150, clamped=clamped)
+    try:
+        run = descend(g, xs, dt=0.01, steps=150, clamped=clamped)
+    except ValueError as err:
+        # Some random graphs have no lower bound (an identity layer under a cubic memory term, or a
+        # strong dense self-synapse): the descent runs off to infinity and descend says so, rather
+        # than returning NaNs. The property is about bounded energies: skip those draws.
+        assert "the descent diverged" in str(err)
+        reject()
     e = np.asarray(run.energies, dtype=np.float64)
     # float32 evaluation of E (terms up to ~10) is exact to ~1e-6 relative; allow that much noise
     assert np.all(np.diff(e) <= 2e-6 * (1 + np.abs(e[:-1]))), np.diff(e).max()
