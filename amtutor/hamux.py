@@ -29,10 +29,19 @@ one example; ``vmap`` at the call site for a batch::
     run = descend(graph, graph.init(), dt=0.1, steps=200)   # Euler steps (lax.scan)
     sol = solve(graph, graph.init(), t1=20.0)               # adaptive ODE solver (diffrax)
 
+:func:`descend` and :func:`solve` are the library's only continuous descent loops: every continuous
+model of the book (the tanh DenseAM, the exponential-capacity model, the labelled memory, ...) is a
+graph run by them. They take what later models need: clamped layers or single units (boolean
+masks), time-dependent synapses (``time_dependent = True``, called with ``t`` and ``args``),
+Euler–Maruyama noise with a keyword ``key``, a final-state-only mode for training through T steps,
+a tolerance stop, and any diffrax solver. Array parameters are traced, so new values of β, γ, τ,
+dt or the weights never recompile, and ``eqx.filter_grad`` trains them.
+
 Ready-made synapses: :class:`DenseSynapse` (−x̂ᵀWŷ), :class:`BiasSynapse` (−b·x̂),
-:class:`MemorySynapse` (the DenseAM energy −Σ_μ F(ξ_μ·x̂)), :class:`AttentionSynapse` (the Energy
-Transformer's log-sum-exp attention), :class:`ConvSynapse` (−⟨ŷ, W ⋆ x̂⟩) and :class:`FunctionSynapse`
-(any function of the activations).
+:class:`MemorySynapse` (every memory energy: −Q[Σ_μ F(S[ξ_μ, x̂])] with a similarity S such as the
+dot product or −½‖x̂ − ξ‖² and a separation F), :class:`AttentionSynapse` (the Energy Transformer's
+log-sum-exp attention), :class:`ConvSynapse` (−⟨ŷ, W ⋆ x̂⟩) and :class:`FunctionSynapse` (any
+function of the activations).
 """
 
 from __future__ import annotations
