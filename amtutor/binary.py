@@ -57,6 +57,12 @@ from .validation import (
 
 __all__ = [
     "Separation",
+    "Quadratic",
+    "Power",
+    "RectifiedPower",
+    "Exponential",
+    "LogSumExp",
+    "SumOf",
     "quadratic",
     "power",
     "rectified_power",

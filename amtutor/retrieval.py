@@ -262,7 +262,7 @@ def empirical_capacity(
     return int(grid[best - 1]) if best >= 1 else k_min - 1
 
 
-def predicted_capacity(n: int, dim, *, threshold: float = 0.99) -> np.ndarray:
+def predicted_capacity(n: int, dim, *, threshold: float = 0.99) -> np.ndarray | np.floating:
     r"""Signal-to-noise prediction of :func:`empirical_capacity` (``flip_fraction = 0``) for F(x) = xⁿ/n.
 
     Eq. (2.17) of the tutorial, :math:`K_{\max} = D^{n-1}/(\epsilon^2 (2n-3)!!)`, bounds the
