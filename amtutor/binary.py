@@ -16,116 +16,255 @@ constructor                energy                                 capacity (rand
 ``rectified_power(n)``     :math:`-\tfrac1n\sum_\mu \max(m_\mu,0)^n`  ~ D^(n-1), no inverted states
 ``exponential(beta)``      :math:`-\sum_\mu e^{\beta (m_\mu - D)}`  ~ 2^(D/2)
 ``log_sum_exp(beta)``      :math:`-\tfrac1\beta\log\sum_\mu e^{\beta m_\mu}`  same dynamics as exponential
+``sum_of(F, name=...)``    :math:`-\sum_\mu F(m_\mu)`, your own F  depends on F
 =========================  =====================================  ==========================
+
+Separations are pytrees (:class:`equinox.Module`): β is an array leaf, so a new β reuses the
+compiled code, and a custom F is compared by identity, never by its name.
 
 Everything here works on the overlaps ``m = memories @ sigma`` (shape ``(K,)``): flipping bit i
 changes them by :math:`-2\sigma_i\xi^\mu_i`, so asynchronous recall keeps ``m`` up to date and a
 proposed flip costs O(K) instead of the O(KD) of recomputing the energy.
 
 Public functions take one state ``(D,)`` or a batch ``(B, D)`` (batches are ``vmap``-ed) and are
-compiled with ``jit``; they run on a GPU when JAX sees one.
+compiled with ``jit``; they run on a GPU when JAX sees one. Input checks are the shared ones of
+:mod:`amtutor.validation`; retrieval experiments over many draws live in :mod:`amtutor.retrieval`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import abc
 from functools import partial
 from typing import Callable, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
-from jaxtyping import Array, Float
+import numpy as np
+from jaxtyping import Array, Float, Int
 
+from .lagrangians import log_sum_exp as _log_sum_exp
 from .validation import (
     as_array,
     check_finite,
     check_int,
     check_key,
-    check_pm1,
+    check_pm1_memories,
+    check_pm1_state,
     check_positive,
-    check_probability,
+    check_separation,
 )
 
 __all__ = [
     "Separation",
+    "Quadratic",
+    "Power",
+    "RectifiedPower",
+    "Exponential",
+    "LogSumExp",
+    "SumOf",
     "quadratic",
     "power",
     "rectified_power",
     "exponential",
     "log_sum_exp",
+    "sum_of",
     "energy",
     "overlaps",
     "hebbian_weights",
     "hopfield_energy",
+    "site_order",
     "async_recall",
+    "async_recall_in_order",
     "sync_update",
     "sync_recall",
     "is_fixed_point",
     "Recall",
-    "RetrievalRate",
-    "retrieval_rate",
 ]
 
 
-@dataclass(frozen=True)
-class Separation:
+class Separation(eqx.Module):
     r"""A separation function F with its scaling Q, as used in :math:`E = -Q[\sum_\mu F(m_\mu)]`.
 
-    Attributes:
-        name: human-readable name, e.g. ``"power n=3"``.
-        score: ``m (K,) -> scalar``, an increasing function of :math:`-E` that is safe to evaluate
-            in float32 (for the exponential family it is a log-sum-exp). Dynamics compare scores.
-        energy_from_score: ``(score, D) -> E``, the energy itself.
-        gain: ``(m, delta) -> score(m + delta) - score(m)``, computed so that large signal terms
-            do not swamp small ones (used to accept or reject a flip).
+    A separation is an :class:`equinox.Module`, i.e. a pytree: numeric parameters (β) are float32
+    array leaves, so jitted code traces them (a new β does not recompile) and ``jax.grad`` can
+    differentiate through them; integers (the power n) and functions (a custom F) are static
+    fields, compared by value and by identity respectively. Never a name: two different F with the
+    same name are two different separations.
+
+    Methods (``m`` are the overlaps :math:`\xi^\mu\cdot\sigma`, shape ``(K,)``):
+
+    * ``score(m)``: a scalar increasing function of :math:`-E`, safe to evaluate in float32 (for
+      the exponential family it is a log-sum-exp). Dynamics compare scores.
+    * ``energy_from_score(score, dim)``: the energy itself, from the score and D.
+    * ``gain(m, delta)``: ``score(m + delta) - score(m)``, computed so that large signal terms do
+      not swamp small ones (used to accept or reject a flip).
+    * ``name``: a human-readable label, e.g. ``"power n=3"``.
+
+    Build one with :func:`quadratic`, :func:`power`, :func:`rectified_power`, :func:`exponential`,
+    :func:`log_sum_exp`, or your own F with :func:`sum_of`.
     """
 
-    name: str
-    score: Callable = field(repr=False)
-    energy_from_score: Callable = field(repr=False)
-    gain: Callable = field(repr=False)
-    params: tuple = ()
+    @abc.abstractmethod
+    def score(self, m: Float[Array, "K"]) -> Float[Array, ""]:
+        raise NotImplementedError
 
-    # Frozen dataclasses hash on every field; functions are compared by identity, so two
-    # equal-looking separations built by separate calls would recompile. Hash on name and params.
+    def energy_from_score(self, score: Float[Array, ""], dim) -> Float[Array, ""]:
+        return -score
+
+    def gain(self, m: Float[Array, "K"], delta: Float[Array, "K"]) -> Float[Array, ""]:
+        return self.score(m + delta) - self.score(m)
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
     def __hash__(self):
-        return hash((self.name, self.params))
+        # Equinox hashes a module by its fields, which fails on array leaves. Hash on the structure
+        # (type and static fields: n, a custom F by identity) and the *values* of the leaves, so
+        # that code passing a separation as a static jit argument stays correct (one compilation
+        # per distinct separation). Separations passed as pytrees need no hash at all.
+        leaves, treedef = jax.tree_util.tree_flatten(self)
+        return hash((treedef, tuple(np.asarray(leaf).tobytes() for leaf in leaves)))
 
-    def __eq__(self, other):
-        return isinstance(other, Separation) and (self.name, self.params) == (other.name, other.params)
 
+class _SumOfF(Separation):
+    """Q = identity: score = Σ_μ F(m_μ) and E = −score. Subclasses define the elementwise ``F``."""
 
-def _sum_of_F(F: Callable, name: str, params: tuple = ()) -> Separation:
-    """Separation with Q = identity: score = sum_mu F(m_mu) and E = -score."""
+    def F(self, x):
+        raise NotImplementedError
 
-    def score(m):
-        return jnp.sum(F(m))
+    def score(self, m):
+        return jnp.sum(self.F(m))
 
-    def gain(m, delta):
+    def gain(self, m, delta):
         # Difference per memory first: F(m+d) - F(m) for the one large (retrieved) overlap is
         # exact to float32 precision on its own, and does not eat the small cross-talk terms.
-        return jnp.sum(F(m + delta) - F(m))
+        return jnp.sum(self.F(m + delta) - self.F(m))
 
-    return Separation(name, score, lambda s, dim: -s, gain, params)
+
+class Quadratic(_SumOfF):
+    """F(x) = x²/2: the classical Hopfield network."""
+
+    def F(self, x):
+        return 0.5 * x**2
+
+    @property
+    def name(self) -> str:
+        return "quadratic (Hopfield)"
+
+
+class Power(_SumOfF):
+    """F(x) = xⁿ/n (n >= 2, a static field)."""
+
+    n: int = eqx.field(static=True)
+
+    def __init__(self, n: int):
+        self.n = check_int("n", n, minimum=2)
+
+    def F(self, x):
+        return x**self.n / self.n
+
+    @property
+    def name(self) -> str:
+        return f"power n={self.n}"
+
+
+class RectifiedPower(_SumOfF):
+    """F(x) = max(x, 0)ⁿ/n (n >= 2, a static field)."""
+
+    n: int = eqx.field(static=True)
+
+    def __init__(self, n: int):
+        self.n = check_int("n", n, minimum=2)
+
+    def F(self, x):
+        return jnp.maximum(x, 0.0) ** self.n / self.n
+
+    @property
+    def name(self) -> str:
+        return f"rectified power n={self.n}"
+
+
+class SumOf(_SumOfF):
+    """A separation from any elementwise F: E = −Σ_μ F(m_μ). F is a static field, compared by
+    identity (two different functions never share compiled code, whatever their names)."""
+
+    function: Callable = eqx.field(static=True)
+    label: str = eqx.field(static=True)
+
+    def __init__(self, function: Callable, label: str):
+        if not callable(function):
+            raise TypeError(f"F must be a function of the overlaps, got {type(function).__name__}")
+        if not isinstance(label, str):
+            raise TypeError(f"name must be a string, got {type(label).__name__}")
+        self.function = function
+        self.label = label
+
+    def F(self, x):
+        return self.function(x)
+
+    @property
+    def name(self) -> str:
+        return self.label
+
+
+def _beta_leaf(beta) -> Float[Array, ""]:
+    return jnp.asarray(check_positive("beta", beta), dtype=jnp.float32)
+
+
+def _beta_label(beta) -> str:
+    return "" if isinstance(beta, jax.core.Tracer) else f" beta={float(beta):g}"
+
+
+class _LogSumExpFamily(Separation):
+    """Scores the smooth maximum (1/β) log Σ_μ exp(β m_μ), stable for any β > 0."""
+
+    beta: Float[Array, ""]
+
+    def __init__(self, beta=1.0):
+        self.beta = _beta_leaf(beta)
+
+    def score(self, m):
+        return _log_sum_exp(m, self.beta)
+
+    def gain(self, m, delta):
+        return _log_sum_exp(m + delta, self.beta) - _log_sum_exp(m, self.beta)
+
+
+class Exponential(_LogSumExpFamily):
+    """E = −Σ_μ exp(β(m_μ − D)); β is a float32 leaf."""
+
+    def energy_from_score(self, score, dim):
+        return -jnp.exp(self.beta * (score - dim))
+
+    @property
+    def name(self) -> str:
+        return "exponential" + _beta_label(self.beta)
+
+
+class LogSumExp(_LogSumExpFamily):
+    """E = −(1/β) log Σ_μ exp(β m_μ); β is a float32 leaf."""
+
+    @property
+    def name(self) -> str:
+        return "log-sum-exp" + _beta_label(self.beta)
 
 
 def quadratic() -> Separation:
     r"""Classical Hopfield: :math:`F(x) = x^2/2`, so :math:`E = -\tfrac12\sigma^\top T\sigma` with the Hebbian T."""
-    return _sum_of_F(lambda x: 0.5 * x**2, "quadratic (Hopfield)")
+    return Quadratic()
 
 
 def power(n: int) -> Separation:
     r"""Polynomial DenseAM: :math:`F(x) = x^n/n` (n = 2 is the classical Hopfield network)."""
-    n = check_int("n", n, minimum=2)
-    return _sum_of_F(lambda x: x**n / n, f"power n={n}", (n,))
+    return Power(n)
 
 
 def rectified_power(n: int) -> Separation:
     r"""Rectified polynomial: :math:`F(x) = \max(x,0)^n/n`. Negative overlaps cost nothing, so the
     inverted pattern −ξ is no longer a memory."""
-    n = check_int("n", n, minimum=2)
-    return _sum_of_F(lambda x: jnp.maximum(x, 0.0) ** n / n, f"rectified power n={n}", (n,))
+    return RectifiedPower(n)
 
 
 def exponential(beta: float = 1.0) -> Separation:
@@ -134,20 +273,10 @@ def exponential(beta: float = 1.0) -> Separation:
     The textbook energy is :math:`-\sum_\mu e^{\beta m_\mu}`; we multiply it by the constant
     :math:`e^{-\beta D}` so that it fits in float32 (``exp(2304)`` does not). A positive constant
     factor changes no decision, so the dynamics are the textbook ones. Decisions compare
-    :math:`\log\sum_\mu e^{\beta m_\mu}`, which never overflows.
+    :math:`\tfrac1\beta\log\sum_\mu e^{\beta m_\mu}` (:func:`amtutor.lagrangians.log_sum_exp`),
+    which never overflows. β is stored as a float32 array: changing it does not recompile.
     """
-    beta = check_positive("beta", beta)
-
-    def score(m):
-        return logsumexp(beta * m)
-
-    def gain(m, delta):
-        return logsumexp(beta * (m + delta)) - logsumexp(beta * m)
-
-    def energy_from_score(s, dim):
-        return -jnp.exp(s - beta * dim)
-
-    return Separation(f"exponential beta={beta:g}", score, energy_from_score, gain, (beta,))
+    return Exponential(beta)
 
 
 def log_sum_exp(beta: float = 1.0) -> Separation:
@@ -155,53 +284,34 @@ def log_sum_exp(beta: float = 1.0) -> Separation:
 
     A monotone function of the exponential energy, so it has the same fixed points and the same
     asynchronous dynamics, and its values are readable. Stable for any β > 0 (1e4 included).
+    β is stored as a float32 array: changing it does not recompile.
     """
-    beta = check_positive("beta", beta)
+    return LogSumExp(beta)
 
-    def score(m):
-        return logsumexp(beta * m) / beta
 
-    def gain(m, delta):
-        return (logsumexp(beta * (m + delta)) - logsumexp(beta * m)) / beta
+def sum_of(F: Callable, *, name: str | None = None) -> Separation:
+    r"""Your own separation function: :math:`E = -\sum_\mu F(m_\mu)` for an elementwise ``F``.
 
-    return Separation(f"log-sum-exp beta={beta:g}", score, lambda s, dim: -s, gain, (beta,))
+    ``F`` maps an array of overlaps to an array of the same shape, in JAX (e.g.
+    ``lambda x: x**4 / 4``). It is compared by identity: two different functions are two
+    different energies even under the same ``name`` (which only labels plots).
+
+    Example::
+
+        quartic = binary.sum_of(lambda x: x**4 / 4, name="x^4/4")
+        binary.energy(memories, state, quartic)
+    """
+    return SumOf(F, getattr(F, "__name__", "F") if name is None else name)
 
 
 # --------------------------------------------------------------------------------------------
-# Input checks
+# Input checks (the shared checks live in amtutor.validation)
 # --------------------------------------------------------------------------------------------
-
-
-def _as_float(x):
-    # ±1 data may arrive as int8 (the image cache) or bool-derived ints: compute in float32.
-    return jnp.asarray(x) if jnp.issubdtype(x.dtype, jnp.floating) else jnp.asarray(x, dtype=jnp.float32)
-
-
-def _check_memories(memories):
-    memories = as_array("memories", memories, ndim=2)
-    if memories.shape[0] == 0:
-        raise ValueError("memories is empty: store at least one pattern (shape (K, D) with K >= 1)")
-    check_pm1("memories", memories)
-    return _as_float(memories)
-
-
-def _check_state(name, state, dim):
-    state = as_array(name, state, ndim=(1, 2))
-    if state.shape[-1] != dim:
-        raise ValueError(
-            f"{name} has {state.shape[-1]} neurons but memories have D = {dim}: shapes must agree "
-            f"(got {name} shape {tuple(state.shape)})"
-        )
-    check_pm1(name, state)
-    return _as_float(state)
 
 
 def _check_separation(separation):
-    if not isinstance(separation, Separation):
-        raise TypeError(
-            "separation must be an amtutor.binary.Separation such as quadratic(), power(3) or "
-            f"log_sum_exp(beta=50.0), got {type(separation).__name__}"
-        )
+    """Kept for :mod:`amtutor.continuous`; new code calls :func:`amtutor.validation.check_separation`."""
+    return check_separation("separation", separation)
 
 
 def _batched(fn, state, *args):
@@ -216,10 +326,18 @@ def _batched(fn, state, *args):
 # --------------------------------------------------------------------------------------------
 
 
+def _memories(memories):
+    return check_pm1_memories("memories", memories)
+
+
+def _state(name, state, memories):
+    return check_pm1_state(name, state, memories.shape[1])
+
+
 def overlaps(memories, state) -> Float[Array, "... K"]:
     """Overlaps :math:`m_\\mu = \\xi^\\mu\\cdot\\sigma`, shape ``(K,)`` (or ``(B, K)`` for a batch)."""
-    memories = _check_memories(memories)
-    state = _check_state("state", state, memories.shape[1])
+    memories = _memories(memories)
+    state = _state("state", state, memories)
     return state @ memories.T
 
 
@@ -234,13 +352,13 @@ def energy(memories, state, separation: Separation) -> Float[Array, "..."]:
     Returns:
         A scalar, or shape ``(B,)`` for a batch.
     """
-    _check_separation(separation)
-    memories = _check_memories(memories)
-    state = _check_state("state", state, memories.shape[1])
+    check_separation("separation", separation)
+    memories = _memories(memories)
+    state = _state("state", state, memories)
     return _energy(memories, state, separation)
 
 
-@partial(jax.jit, static_argnums=2)
+@jax.jit
 def _energy(memories, state, separation):
     def one(s):
         return separation.energy_from_score(separation.score(memories @ s), memories.shape[1])
@@ -250,7 +368,7 @@ def _energy(memories, state, separation):
 
 def hebbian_weights(memories) -> Float[Array, "D D"]:
     r"""Hebbian coupling matrix :math:`T_{ij} = \sum_\mu \xi^\mu_i\xi^\mu_j`, shape ``(D, D)`` (eq. 2.18)."""
-    memories = _check_memories(memories)
+    memories = _memories(memories)
     return memories.T @ memories
 
 
@@ -260,7 +378,7 @@ def hopfield_energy(weights, state) -> Float[Array, "..."]:
     check_finite("weights", weights)
     if weights.shape[0] != weights.shape[1]:
         raise ValueError(f"weights must be square (D, D), got shape {tuple(weights.shape)}")
-    state = _check_state("state", state, weights.shape[0])
+    state = check_pm1_state("state", state, weights.shape[0], against="weights")
     return -0.5 * jnp.einsum("...i,ij,...j->...", state, jnp.asarray(weights), state)
 
 
@@ -273,23 +391,29 @@ class Recall(NamedTuple):
     """Result of :func:`async_recall` (leading batch axis ``B`` when queries were batched).
 
     Attributes:
-        state: final state, ``(D,)``.
-        energies: energy after each proposed flip, ``(steps,)``; ``energies[0]`` follows the first.
-        initial_energy: energy of the query, a scalar.
+        final: final state, ``(D,)``.
+        energies: the query's energy, then the energy after each proposed flip, ``(steps + 1,)``.
         snapshots: the state every ``record_every`` steps, ``(steps // record_every + 1, D)``,
             starting with the query itself.
         flips: number of accepted flips, an integer.
     """
 
-    state: jax.Array
+    final: jax.Array
     energies: jax.Array
-    initial_energy: jax.Array
     snapshots: jax.Array
     flips: jax.Array
 
 
+def site_order(key, steps: int, dim: int) -> Int[Array, "steps"]:
+    """The visiting order of :func:`async_recall`: ``steps`` sites in sweeps over the ``dim``
+    neurons, each sweep a fresh random permutation. Returns an int array ``(steps,)``."""
+    check_key("key", key)
+    steps = check_int("steps", steps, minimum=1)
+    dim = check_int("dim", dim, minimum=1)
+    return _site_order(key, steps, dim)
+
+
 def _site_order(key, steps: int, dim: int):
-    """Visit sites in sweeps: each sweep is a fresh random permutation of all D neurons."""
     sweeps = -(-steps // dim)
     keys = jax.random.split(key, sweeps)
     order = jax.vmap(lambda k: jax.random.permutation(k, dim))(keys).reshape(-1)
@@ -323,11 +447,12 @@ def _async_single(memories_t, separation, query, order, record_every):
         chunk, carry, order.reshape(steps // record_every, record_every)
     )
     e0 = separation.energy_from_score(separation.score(m0), dim)
+    energies = jnp.concatenate([e0[None], energies.reshape(-1)])
     snapshots = jnp.concatenate([query[None], snaps], axis=0)
-    return Recall(state, energies.reshape(-1), e0, snapshots, flips)
+    return Recall(state, energies, snapshots, flips)
 
 
-@partial(jax.jit, static_argnames=("separation", "steps", "record_every"))
+@partial(jax.jit, static_argnames=("steps", "record_every"))
 def _async_batch(memories, queries, keys, separation, steps, record_every):
     memories_t = memories.T
     dim = memories.shape[1]
@@ -336,6 +461,20 @@ def _async_batch(memories, queries, keys, separation, steps, record_every):
         return _async_single(memories_t, separation, query, _site_order(key, steps, dim), record_every)
 
     return jax.vmap(one)(queries, keys)
+
+
+@partial(jax.jit, static_argnames=("record_every",))
+def _async_ordered(memories, query, order, separation, record_every):
+    return _async_single(memories.T, separation, query, order, record_every)
+
+
+def _check_record_every(record_every, steps, dim):
+    if record_every is None:
+        record_every = dim if steps % dim == 0 else steps
+    record_every = check_int("record_every", record_every, minimum=1)
+    if steps % record_every:
+        raise ValueError(f"record_every ({record_every}) must divide steps ({steps})")
+    return record_every
 
 
 def async_recall(
@@ -358,19 +497,21 @@ def async_recall(
         memories: ±1 array ``(K, D)``, one stored pattern per row.
         query: ±1 starting state ``(D,)`` or a batch ``(B, D)``.
         separation: e.g. ``quadratic()``, ``rectified_power(6)``, ``log_sum_exp(50.0)``.
-        key: PRNG key for the visiting order (one independent order per query).
+        key: PRNG key for the visiting order. It is split into one key per query (B keys for a
+            batch, one for a single query) and query i visits ``site_order(keys[i], steps, D)``.
         steps: number of proposed flips. Give either ``steps`` or ``sweeps`` (steps = sweeps·D);
             the default is 5 sweeps.
-        record_every: keep a snapshot of the state every this many steps (default: once a sweep).
-            Must divide ``steps``.
+        record_every: keep a snapshot of the state every this many steps (default: once a sweep
+            when ``steps`` is a whole number of sweeps, else only the start and the end).
+            Must be >= 1 and divide ``steps``.
 
     Returns:
         A :class:`Recall` (each field with a leading ``B`` axis when ``query`` is a batch).
     """
-    _check_separation(separation)
-    memories = _check_memories(memories)
+    check_separation("separation", separation)
+    memories = _memories(memories)
     dim = memories.shape[1]
-    query = _check_state("query", query, dim)
+    query = _state("query", query, memories)
     check_key("key", key)
     if steps is not None and sweeps is not None:
         raise ValueError("give either steps or sweeps, not both")
@@ -378,10 +519,7 @@ def async_recall(
         sweeps = 5 if sweeps is None else check_int("sweeps", sweeps, minimum=1)
         steps = sweeps * dim
     steps = check_int("steps", steps, minimum=1)
-    record_every = dim if record_every is None and steps % dim == 0 else (record_every or steps)
-    record_every = check_int("record_every", record_every, minimum=1)
-    if steps % record_every:
-        raise ValueError(f"record_every ({record_every}) must divide steps ({steps})")
+    record_every = _check_record_every(record_every, steps, dim)
     queries = query[None] if query.ndim == 1 else query
     keys = jax.random.split(key, queries.shape[0])
     result = _async_batch(memories, queries.astype(memories.dtype), keys, separation, steps, record_every)
@@ -390,12 +528,32 @@ def async_recall(
     return result
 
 
+def async_recall_in_order(memories, query, separation: Separation, order, *,
+                          record_every: int | None = None) -> Recall:
+    """Asynchronous recall of one query ``(D,)`` visiting the sites ``order`` (ints ``(steps,)``).
+
+    The same dynamics as :func:`async_recall`, with the visiting order given explicitly: e.g.
+    ``site_order(key, steps, D)`` (what :func:`async_recall` uses), or ``jnp.arange(D)`` for one
+    sweep in reading order. Works under ``jit``/``vmap`` (``memories``, ``query`` and ``order``
+    may be traced). ``record_every`` as in :func:`async_recall`.
+    """
+    check_separation("separation", separation)
+    memories = _memories(memories)
+    query = check_pm1_state("query", query, memories.shape[1], ndim=1)
+    order = as_array("order", order, ndim=1)
+    if not np.issubdtype(order.dtype, np.integer):
+        raise TypeError(f"order must hold integer site indices, got dtype {order.dtype}")
+    steps = check_int("steps (the length of order)", order.shape[0], minimum=1)
+    record_every = _check_record_every(record_every, steps, memories.shape[1])
+    return _async_ordered(memories, query.astype(memories.dtype), jnp.asarray(order), separation, record_every)
+
+
 # --------------------------------------------------------------------------------------------
 # Synchronous dynamics and fixed points
 # --------------------------------------------------------------------------------------------
 
 
-@partial(jax.jit, static_argnums=2)
+@jax.jit
 def _sync_update(memories, state, separation):
     def one(s):
         # Local field h = d score / d sigma (an increasing function of -E), taken by autodiff of
@@ -413,22 +571,22 @@ def sync_update(memories, state, separation: Separation):
     obtained by differentiating the energy. Unlike asynchronous updates, synchronous ones can
     oscillate between two states (the energy need not decrease). A zero field keeps the bit.
     """
-    _check_separation(separation)
-    memories = _check_memories(memories)
-    state = _check_state("state", state, memories.shape[1])
+    check_separation("separation", separation)
+    memories = _memories(memories)
+    state = _state("state", state, memories)
     return _sync_update(memories, state, separation)
 
 
 def sync_recall(memories, state, separation: Separation, *, steps: int = 10):
     """Apply :func:`sync_update` ``steps`` times; returns the final state."""
     steps = check_int("steps", steps, minimum=1)
-    _check_separation(separation)
-    memories = _check_memories(memories)
-    state = _check_state("state", state, memories.shape[1])
+    check_separation("separation", separation)
+    memories = _memories(memories)
+    state = _state("state", state, memories)
     return jax.lax.fori_loop(0, steps, lambda _, s: _sync_update(memories, s, separation), state)
 
 
-@partial(jax.jit, static_argnums=2)
+@jax.jit
 def _is_fixed_point(memories, state, separation):
     def one(s):
         m = memories @ s
@@ -447,78 +605,7 @@ def is_fixed_point(memories, state, separation: Separation):
     Costs O(KD) time and memory per state; a batch is processed one state after another.
     Returns a boolean scalar, or ``(B,)`` for a batch.
     """
-    _check_separation(separation)
-    memories = _check_memories(memories)
-    state = _check_state("state", state, memories.shape[1])
+    check_separation("separation", separation)
+    memories = _memories(memories)
+    state = _state("state", state, memories)
     return _is_fixed_point(memories, state, separation)
-
-
-# --------------------------------------------------------------------------------------------
-# Retrieval experiments over many random draws of memories
-# --------------------------------------------------------------------------------------------
-
-
-class RetrievalRate(NamedTuple):
-    """Outcome of :func:`retrieval_rate`, each a fraction of the draws (or a mean over them).
-
-    Attributes:
-        exact: the final state equals the stored pattern.
-        inverted: the final state equals the inverted pattern −ξ.
-        mean_overlap: mean of ξ·σ_final / D (1 for exact, −1 for inverted).
-    """
-
-    exact: jax.Array
-    inverted: jax.Array
-    mean_overlap: jax.Array
-
-
-@partial(jax.jit, static_argnames=("separation", "num_memories", "num_flips", "steps", "draws"))
-def _retrieval_rate(pool, key, separation, num_memories, num_flips, steps, draws):
-    num_patterns, dim = pool.shape
-
-    def one_draw(draw_key):
-        pick_key, flip_key, order_key = jax.random.split(draw_key, 3)
-        chosen = jax.random.choice(pick_key, num_patterns, (num_memories,), replace=False)
-        memories = pool[chosen]
-        target = memories[0]
-        flipped = jnp.argsort(jax.random.uniform(flip_key, (dim,)))[:num_flips]
-        query = target.at[flipped].multiply(-1.0)
-        order = _site_order(order_key, steps, dim)
-        final = _async_single(memories.T, separation, query, order, steps).state
-        overlap = final @ target / dim
-        return overlap == 1.0, overlap == -1.0, overlap
-
-    exact, inverted, overlap = jax.vmap(one_draw)(jax.random.split(key, draws))
-    return RetrievalRate(exact.mean(), inverted.mean(), overlap.mean())
-
-
-def retrieval_rate(pool, num_memories: int, separation: Separation, *, flip_fraction: float,
-                   draws: int, key, sweeps: int = 5) -> RetrievalRate:
-    """How often asynchronous recall retrieves a stored pattern from a corrupted copy.
-
-    Each of ``draws`` independent trials stores ``num_memories`` patterns drawn without replacement
-    from ``pool``, flips ``round(flip_fraction * D)`` random bits of the first one, runs
-    :func:`async_recall` for ``sweeps`` sweeps and compares the result with the stored pattern.
-
-    Args:
-        pool: ±1 array ``(P, D)`` to draw memories from (e.g. :func:`amtutor.data.glyph_images`).
-        num_memories: K, between 1 and P.
-        separation: the energy, e.g. :func:`quadratic`.
-        flip_fraction: fraction of bits flipped in the query, in [0, 1].
-        draws: number of independent trials.
-        key: PRNG key.
-
-    Returns:
-        A :class:`RetrievalRate` of scalars.
-    """
-    _check_separation(separation)
-    pool = _check_memories(pool)
-    num_memories = check_int("num_memories", num_memories, minimum=1)
-    if num_memories > pool.shape[0]:
-        raise ValueError(f"num_memories ({num_memories}) exceeds the pool size ({pool.shape[0]})")
-    flip_fraction = check_probability("flip_fraction", flip_fraction)
-    draws = check_int("draws", draws, minimum=1)
-    sweeps = check_int("sweeps", sweeps, minimum=1)
-    check_key("key", key)
-    num_flips = int(round(flip_fraction * pool.shape[1]))
-    return _retrieval_rate(pool, key, separation, num_memories, num_flips, sweeps * pool.shape[1], draws)

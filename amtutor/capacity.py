@@ -44,8 +44,14 @@ from jaxtyping import Array, Float
 from scipy import stats
 from scipy.special import factorial2, ndtr
 
-from . import binary
-from .validation import as_array, check_int, check_key, check_positive, check_probability
+from .validation import (
+    as_array,
+    check_int,
+    check_key,
+    check_pm1_memories,
+    check_positive,
+    check_probability,
+)
 
 __all__ = [
     "largest_k",
@@ -349,7 +355,7 @@ def _scaled_field_fn(n):
 
 
 def _check_memories(memories):
-    memories = binary._check_memories(memories)  # 2-D, non-empty, ±1, as float32
+    memories = check_pm1_memories("memories", memories)  # 2-D, non-empty, ±1, as float32
     if memories.shape[1] < 2:
         raise ValueError(f"memories must have D >= 2 neurons, got shape {tuple(memories.shape)}")
     return memories

@@ -55,7 +55,8 @@ def recall_figure(snapshots, energies, *, target=None, snapshot_steps=None, titl
 
     Args:
         snapshots: states along the recall, ``(T, D)`` (e.g. ``Recall.snapshots``).
-        energies: energy after each proposed flip, ``(steps,)`` (e.g. ``Recall.energies``).
+        energies: energy of the query, then after each proposed flip, ``(steps + 1,)``
+            (e.g. ``Recall.energies``).
         target: optional pattern ``(D,)`` shown last, for comparison.
         snapshot_steps: the step number of each snapshot (for the panel titles).
         max_panels: at most this many snapshots are drawn, evenly spaced, first and last included.
@@ -66,7 +67,7 @@ def recall_figure(snapshots, energies, *, target=None, snapshot_steps=None, titl
     energies = np.asarray(energies)
     idx = np.unique(np.linspace(0, len(snapshots) - 1, min(max_panels, len(snapshots))).round().astype(int))
     if snapshot_steps is None:
-        snapshot_steps = np.linspace(0, len(energies), len(snapshots)).round().astype(int)
+        snapshot_steps = np.linspace(0, len(energies) - 1, len(snapshots)).round().astype(int)
     ncols = len(idx) + (target is not None)
     fig = plt.figure(figsize=(1.6 * max(ncols, 4), 4.2))
     grid = fig.add_gridspec(2, ncols, height_ratios=[1, 1.1])
@@ -76,7 +77,7 @@ def recall_figure(snapshots, energies, *, target=None, snapshot_steps=None, titl
     if target is not None:
         show_image(fig.add_subplot(grid[0, ncols - 1]), target, title="stored")
     ax = fig.add_subplot(grid[1, :])
-    ax.plot(np.arange(1, len(energies) + 1), energies, lw=1.5)
+    ax.plot(np.arange(len(energies)), energies, lw=1.5)
     ax.set_xlabel("proposed flips")
     ax.set_ylabel("energy")
     ax.grid(alpha=0.3)

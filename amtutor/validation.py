@@ -163,3 +163,59 @@ def check_key(name: str, key) -> None:
         f"{name} must be a JAX PRNG key such as jax.random.key(0), got {type(key).__name__}"
         + (f" with shape {tuple(key.shape)}" if hasattr(key, "shape") else "")
     )
+
+
+# --------------------------------------------------------------------------------------------
+# ±1 patterns and states, separations (shared by binary, retrieval, capacity, continuous)
+# --------------------------------------------------------------------------------------------
+
+
+def _as_float32(x):
+    """±1 data may arrive as int8 (the image cache) or ints: compute in float32 (floats stay)."""
+    import jax.numpy as jnp
+
+    return jnp.asarray(x) if np.issubdtype(x.dtype, np.floating) else jnp.asarray(x, dtype=jnp.float32)
+
+
+def check_pm1_memories(name: str, memories):
+    """Return ``memories`` as a float array after checking it is 2-D ``(K, D)``, K >= 1, all ±1.
+
+    ``name`` is the argument as the caller calls it (``"memories"``, ``"pool"``, ...).
+    """
+    memories = as_array(name, memories, ndim=2)
+    if memories.shape[0] == 0:
+        raise ValueError(f"{name} is empty: store at least one pattern (shape (K, D) with K >= 1)")
+    check_pm1(name, memories)
+    return _as_float32(memories)
+
+
+def check_pm1_state(name: str, state, dim: int, *, ndim: int | tuple[int, ...] = (1, 2),
+                    against: str = "memories"):
+    """Return ``state`` as a float array after checking it is ±1 with ``dim`` neurons on its last axis.
+
+    ``ndim`` lists the allowed numbers of axes (one state ``(D,)`` or a batch ``(B, D)`` by
+    default); ``against`` names the argument that fixed ``dim``, for the message.
+    """
+    state = as_array(name, state, ndim=ndim)
+    if state.shape[-1] != dim:
+        raise ValueError(
+            f"{name} has {state.shape[-1]} neurons but {against} have D = {dim}: shapes must agree "
+            f"(got {name} shape {tuple(state.shape)})"
+        )
+    check_pm1(name, state)
+    return _as_float32(state)
+
+
+def check_separation(name: str, separation):
+    """Raise ``TypeError`` unless ``separation`` is an :class:`amtutor.binary.Separation`; return it."""
+    from .binary import Separation  # imported here: binary itself imports this module
+
+    if not isinstance(separation, Separation):
+        raise TypeError(
+            f"{name} must be an amtutor.binary.Separation such as quadratic(), power(3), "
+            f"log_sum_exp(beta=50.0) or sum_of(F), got {type(separation).__name__}"
+        )
+    return separation
+
+
+__all__ += ["check_pm1_memories", "check_pm1_state", "check_separation"]

@@ -22,7 +22,6 @@ Run: ``python benchmarks/bench_binary.py`` (a few minutes on 2 CPU cores).
 from __future__ import annotations
 
 import os
-from functools import partial
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 
@@ -30,7 +29,6 @@ import jax
 import jax.numpy as jnp
 
 from amtutor import binary, data
-from amtutor.binary import _site_order  # the same visiting order as async_recall, for the check
 from timing import best_time
 
 NUM_QUERIES = 100
@@ -39,7 +37,7 @@ REFERENCE_STEPS = 16
 REPEATS = 3
 
 
-@partial(jax.jit, static_argnames=("separation",))
+@jax.jit
 def naive_recall(memories, queries, orders, separation):
     """Asynchronous recall that recomputes the full energy for every proposed flip (O(KD))."""
     dim = memories.shape[1]
@@ -74,15 +72,15 @@ def run_case(name, memories, separation, key):
     # Same decisions on the same visiting order (first REFERENCE_STEPS proposals). The energy
     # comparisons differ in float rounding only (a full energy vs an energy difference), so we
     # check agreement on nearly all queries rather than bit-for-bit.
-    orders = jax.vmap(lambda k: _site_order(k, steps, dim))(query_keys)[:, :REFERENCE_STEPS]
-    ours_short = binary.async_recall(memories, queries, separation, key=order_key, steps=REFERENCE_STEPS).state
+    orders = jax.vmap(lambda k: binary.site_order(k, steps, dim))(query_keys)[:, :REFERENCE_STEPS]
+    ours_short = binary.async_recall(memories, queries, separation, key=order_key, steps=REFERENCE_STEPS).final
     ref_short = naive_recall(memories, queries, orders, separation)
     agree = float(jnp.mean(jnp.all(ours_short == ref_short, axis=1)))
 
-    ours = best_time(lambda: binary.async_recall(memories, queries, separation, key=order_key, steps=steps).state)
+    ours = best_time(lambda: binary.async_recall(memories, queries, separation, key=order_key, steps=steps).final)
     ref_partial = best_time(lambda: naive_recall(memories, queries, orders, separation))
     ref = ref_partial * steps / REFERENCE_STEPS
-    final = binary.async_recall(memories, queries, separation, key=order_key, steps=steps).state
+    final = binary.async_recall(memories, queries, separation, key=order_key, steps=steps).final
     retrieved = int(jnp.all(final == memories[targets], axis=1).sum())
     print(
         f"{name:<58} ours {ours:8.3f} s   reference {ref:9.1f} s (extrapolated from {REFERENCE_STEPS} of "

@@ -1,5 +1,9 @@
 """amtutor.binary: energies, asynchronous/synchronous dynamics, fixed points, input checks."""
 
+import collections
+import contextlib
+
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -92,7 +96,9 @@ def test_energy_never_increases_along_async_dynamics(seed, k, d, which):
     memories, query, key = random_problem(seed, k, d, noise=0.4)
     sep = SEPARATIONS[which]
     r = binary.async_recall(memories, query, sep, key=key, sweeps=3)
-    energies = np.concatenate([[float(r.initial_energy)], np.asarray(r.energies, dtype=np.float64)])
+    energies = np.asarray(r.energies, dtype=np.float64)  # starts with the query's energy
+    assert energies.shape == (3 * d + 1,)
+    np.testing.assert_allclose(energies[0], binary.energy(memories, query, sep), rtol=1e-6)
     # A flip is accepted only when it lowers the energy; the recomputed float32 energy may wobble
     # by rounding only (relative 1e-6 of its size, about 8 float32 ulps).
     tolerance = 1e-6 * np.maximum(np.abs(energies[:-1]), 1.0)
@@ -119,8 +125,8 @@ def test_async_recall_matches_slow_reference(sep, seed):
     steps = 3 * 16
     fast = binary.async_recall(memories, query, sep, key=key, steps=steps)
     # The same visiting order as async_recall uses for a single query.
-    order = binary._site_order(jax.random.split(key, 1)[0], steps, 16)
-    np.testing.assert_array_equal(fast.state, slow_async_recall(memories, query, sep, order))
+    order = binary.site_order(jax.random.split(key, 1)[0], steps, 16)
+    np.testing.assert_array_equal(fast.final, slow_async_recall(memories, query, sep, order))
 
 
 def test_stored_patterns_are_fixed_points_below_capacity():
@@ -132,14 +138,14 @@ def test_stored_patterns_are_fixed_points_below_capacity():
     memories = data.binary_patterns(200, 100, key=jax.random.key(1))
     assert bool(jnp.all(binary.is_fixed_point(memories, memories, binary.power(3))))
     r = binary.async_recall(memories, memories[:5], binary.power(3), key=jax.random.key(2))
-    np.testing.assert_array_equal(r.state, memories[:5])
+    np.testing.assert_array_equal(r.final, memories[:5])
     assert int(jnp.sum(r.flips)) == 0
 
 
 def test_is_fixed_point_matches_brute_force():
     memories, query, key = random_problem(5, 6, 12, noise=0.4)
     sep = binary.power(3)
-    for state in [query, memories[0], -memories[0], binary.async_recall(memories, query, sep, key=key).state]:
+    for state in [query, memories[0], -memories[0], binary.async_recall(memories, query, sep, key=key).final]:
         e = float(binary.energy(memories, state, sep))
         stable = True
         for i in range(12):
@@ -151,12 +157,12 @@ def test_is_fixed_point_matches_brute_force():
 def test_recall_ends_in_a_fixed_point_and_records_snapshots():
     memories, query, key = random_problem(6, 3, 64, noise=0.2)
     r = binary.async_recall(memories, query, binary.quadratic(), key=key, sweeps=4, record_every=32)
-    assert r.energies.shape == (256,) and r.snapshots.shape == (9, 64)
+    assert r.energies.shape == (257,) and r.snapshots.shape == (9, 64)
     np.testing.assert_array_equal(r.snapshots[0], query)
-    np.testing.assert_array_equal(r.snapshots[-1], r.state)
-    assert bool(binary.is_fixed_point(memories, r.state, binary.quadratic()))
+    np.testing.assert_array_equal(r.snapshots[-1], r.final)
+    assert bool(binary.is_fixed_point(memories, r.final, binary.quadratic()))
     # Every changed bit was flipped at least once (a bit may flip back and forth).
-    assert int(r.flips) >= int(jnp.sum(r.state != query))
+    assert int(r.flips) >= int(jnp.sum(r.final != query))
 
 
 def test_batched_recall_equals_single_recalls():
@@ -165,23 +171,23 @@ def test_batched_recall_equals_single_recalls():
     batch = binary.async_recall(memories, queries, binary.quadratic(), key=key)
     keys = jax.random.split(key, 4)
     for i in range(4):
-        order = binary._site_order(keys[i], 5 * 40, 40)
+        order = binary.site_order(keys[i], 5 * 40, 40)
         single = slow_async_recall(memories, queries[i], binary.quadratic(), order)
-        np.testing.assert_array_equal(batch.state[i], single)
+        np.testing.assert_array_equal(batch.final[i], single)
 
 
 def test_exponential_and_log_sum_exp_have_the_same_dynamics():
     memories, query, key = random_problem(9, 20, 50, noise=0.3)
     a = binary.async_recall(memories, query, binary.exponential(0.5), key=key)
     b = binary.async_recall(memories, query, binary.log_sum_exp(0.5), key=key)
-    np.testing.assert_array_equal(a.state, b.state)
+    np.testing.assert_array_equal(a.final, b.final)
 
 
 def test_rectified_power_does_not_retrieve_the_inverse():
     memories, _, key = random_problem(10, 3, 100)
     query = data.flip_bits(-memories[0], 0.1, key=jax.random.key(11))  # close to -ξ¹
-    plain = binary.async_recall(memories, query, binary.power(4), key=key).state
-    rect = binary.async_recall(memories, query, binary.rectified_power(4), key=key).state
+    plain = binary.async_recall(memories, query, binary.power(4), key=key).final
+    rect = binary.async_recall(memories, query, binary.rectified_power(4), key=key).final
     np.testing.assert_array_equal(plain, -memories[0])
     assert not bool(jnp.all(rect == -memories[0]))
 
@@ -203,15 +209,99 @@ def test_sync_recall_retrieves_below_capacity():
     np.testing.assert_array_equal(binary.sync_recall(memories, query, binary.quadratic(), steps=5), memories[2])
 
 
-# ---------------------------------------------------------------- retrieval experiments
+# ---------------------------------------------------------------- separations are pytrees
 
 
-def test_retrieval_rate():
-    pool = data.binary_patterns(50, 200, key=jax.random.key(15))
-    one = binary.retrieval_rate(pool, 1, binary.quadratic(), flip_fraction=0.2, draws=8, key=jax.random.key(0))
-    assert float(one.exact) == 1.0 and float(one.inverted) == 0.0 and float(one.mean_overlap) == 1.0
-    inv = binary.retrieval_rate(pool, 1, binary.quadratic(), flip_fraction=0.8, draws=8, key=jax.random.key(0))
-    assert float(inv.inverted) == 1.0
+@contextlib.contextmanager
+def count_traces():
+    """Count how often each jitted function is traced (each trace is one compilation)."""
+    counts = collections.Counter()
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/jaxpr_trace_duration":
+            counts[kwargs.get("fun_name")] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield counts
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+
+
+def test_custom_separations_with_the_same_name_do_not_collide():
+    # Regression: separations used to be static jit arguments hashed on their name, so the second
+    # "myF" reused the first one's compiled code and returned -8 instead of -64.
+    memories, state = jnp.ones((1, 4)), jnp.ones(4)
+    half_square = binary.sum_of(lambda x: x**2 / 2, name="myF")
+    quartic = binary.sum_of(lambda x: x**4 / 4, name="myF")
+    assert float(binary.energy(memories, state, half_square)) == -8.0
+    assert float(binary.energy(memories, state, quartic)) == -64.0
+    assert half_square.name == quartic.name == "myF"
+    r = binary.async_recall(memories, state.at[3].set(-1.0), quartic, key=jax.random.key(0), steps=4)
+    np.testing.assert_array_equal(r.final, state)
+    assert float(r.energies[0]) == -4.0 and float(r.energies[-1]) == -64.0
+
+
+def test_sum_of_matches_the_built_in_powers():
+    memories, query, key = random_problem(20, 6, 24, noise=0.3)
+    for n, builtin in [(2, binary.quadratic()), (3, binary.power(3))]:
+        custom = binary.sum_of(lambda x, n=n: x**n / n)
+        assert float(binary.energy(memories, query, custom)) == float(binary.energy(memories, query, builtin))
+        np.testing.assert_array_equal(binary.async_recall(memories, query, custom, key=key).final,
+                                      binary.async_recall(memories, query, builtin, key=key).final)
+    assert binary.sum_of(jnp.square).name == "square"
+
+
+def test_a_new_beta_does_not_recompile():
+    memories, query, key = random_problem(21, 7, 26)  # shapes used by no other test
+    with count_traces() as counts:
+        for beta in [0.5, 2.0, 8.0]:
+            binary.energy(memories, query, binary.log_sum_exp(beta)).block_until_ready()
+            binary.async_recall(memories, query, binary.log_sum_exp(beta), key=key).final.block_until_ready()
+            binary.is_fixed_point(memories, query, binary.exponential(beta)).block_until_ready()
+    assert counts["_energy"] == 1 and counts["_async_batch"] == 1 and counts["_is_fixed_point"] == 1
+    # ... while a different power is a different program (n is static).
+    with count_traces() as counts:
+        for n in [3, 4]:
+            binary.energy(memories, query, binary.power(n)).block_until_ready()
+    assert counts["_energy"] == 2
+
+
+def test_beta_is_a_float32_leaf_and_differentiable():
+    sep = binary.log_sum_exp(2)
+    assert isinstance(sep.beta, jax.Array) and sep.beta.dtype == jnp.float32
+    assert jax.tree_util.tree_leaves(binary.power(3)) == []  # n is static
+    memories, query, _ = random_problem(22, 5, 20)
+
+    def e(beta):
+        return binary.energy(memories, query, binary.log_sum_exp(beta))
+
+    grad = jax.grad(e)(jnp.float32(0.5))  # through the public energy: a learnable beta
+    expected = (e(0.5 + 1e-2) - e(0.5 - 1e-2)) / 2e-2
+    np.testing.assert_allclose(grad, expected, rtol=1e-2)
+    assert isinstance(eqx.filter_grad(lambda s: binary.energy(memories, query, s))(sep).beta, jax.Array)
+    assert binary.log_sum_exp(2.0).name == "log-sum-exp beta=2"
+    assert binary.exponential(0.5).name == "exponential beta=0.5"
+
+
+def test_separations_hash_by_value_for_static_use():
+    # Code that still passes a separation as a static jit argument needs a hash consistent with ==.
+    assert hash(binary.log_sum_exp(2.0)) == hash(binary.log_sum_exp(2.0))
+    assert bool(binary.log_sum_exp(2.0) == binary.log_sum_exp(2.0))
+    assert not bool(binary.log_sum_exp(2.0) == binary.log_sum_exp(3.0))
+    assert binary.power(3) == binary.power(3) and binary.power(3) != binary.power(4)
+    assert binary.sum_of(jnp.square) != binary.sum_of(lambda x: x**2)
+
+
+def test_async_recall_in_order_is_async_recall():
+    memories, query, key = random_problem(23, 5, 16, noise=0.4)
+    order = binary.site_order(jax.random.split(key, 1)[0], 48, 16)
+    a = binary.async_recall(memories, query, binary.power(3), key=key, steps=48, record_every=16)
+    b = binary.async_recall_in_order(memories, query, binary.power(3), order, record_every=16)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    sweep = binary.async_recall_in_order(memories, query, binary.power(3), jnp.arange(16))
+    assert sweep.energies.shape == (17,) and sweep.snapshots.shape == (2, 16)
 
 
 # ---------------------------------------------------------------- bad input
@@ -242,7 +332,15 @@ KEY = jax.random.key(0)
         (lambda: binary.async_recall(MEM, jnp.ones(3), binary.quadratic(), key=KEY, steps=5, record_every=2), ValueError, "must divide steps"),
         (lambda: binary.hopfield_energy(jnp.ones((3, 2)), jnp.ones(3)), ValueError, "weights must be square"),
         (lambda: binary.sync_recall(MEM, jnp.ones(3), binary.quadratic(), steps=0), ValueError, "steps must be >= 1"),
-        (lambda: binary.retrieval_rate(MEM, 3, binary.quadratic(), flip_fraction=0.1, draws=2, key=KEY), ValueError, "exceeds the pool size"),
+        (lambda: binary.async_recall(MEM, jnp.ones(3), binary.quadratic(), key=KEY, steps=3, record_every=0), ValueError, "record_every must be >= 1"),
+        (lambda: binary.async_recall(MEM, jnp.ones(3), binary.quadratic(), key=KEY, record_every=0), ValueError, "record_every must be >= 1"),
+        (lambda: binary.async_recall_in_order(MEM, jnp.ones(3), binary.quadratic(), jnp.array([0.0, 1.0])), TypeError, "order must hold integer"),
+        (lambda: binary.async_recall_in_order(MEM, jnp.ones((2, 3)), binary.quadratic(), jnp.arange(3)), ValueError, "query must be 1-D"),
+        (lambda: binary.Separation("x", None, None, None), TypeError, "abstract|argument"),
+        (lambda: binary.Separation(), TypeError, "abstract"),
+        (lambda: binary.sum_of("x**2"), TypeError, "F must be a function"),
+        (lambda: binary.sum_of(jnp.square, name=3), TypeError, "name must be a string"),
+        (lambda: binary.hopfield_energy(jnp.ones((3, 3)), jnp.ones(4)), ValueError, "state has 4 neurons but weights have D = 3"),
     ],
 )
 def test_bad_input(call, error, message):

@@ -32,7 +32,7 @@ def _draw_memories(num_memories, seed):
 def _recall_from(memories, separation, noise, seed, sweeps=3):
     cue = data.flip_bits(memories[0], noise, key=jax.random.key(seed + 1))
     result = binary.async_recall(memories, cue, separation, key=jax.random.key(seed + 2), sweeps=sweeps)
-    return result, bool(jnp.all(result.state == memories[0]))
+    return result, bool(jnp.all(result.final == memories[0]))
 
 
 def test_tensor_form_equals_overlap_form():
@@ -62,7 +62,7 @@ def test_hopfield_fails_at_six_where_rectified_n6_succeeds_at_hundred():
 
 def test_hopfield_success_rate_falls_with_k():
     images = _images()
-    rates = {k: float(binary.retrieval_rate(images, k, binary.quadratic(), flip_fraction=NOISE, draws=DRAWS,
+    rates = {k: float(retrieval.retrieval_rate(images, k, binary.quadratic(), flip_fraction=NOISE, draws=DRAWS,
                                             key=jax.random.key(k), sweeps=3).exact) for k in (2, 6, 10)}
     # "fails for most draws at K = 6": with 30 draws the rate's standard error is <= 0.09, and
     # data_notes.md measured 2/5; the prose only claims a majority of failures and a steep fall.
@@ -74,11 +74,11 @@ def test_hopfield_success_rate_falls_with_k():
 
 def test_rectified_n6_rate_at_hundred_and_sweeps_do_not_matter():
     images = _images()
-    rate = binary.retrieval_rate(images, 100, binary.rectified_power(6), flip_fraction=NOISE, draws=DRAWS,
+    rate = retrieval.retrieval_rate(images, 100, binary.rectified_power(6), flip_fraction=NOISE, draws=DRAWS,
                                  key=jax.random.key(100), sweeps=3)
-    longer = binary.retrieval_rate(images, 100, binary.rectified_power(6), flip_fraction=NOISE, draws=DRAWS,
+    longer = retrieval.retrieval_rate(images, 100, binary.rectified_power(6), flip_fraction=NOISE, draws=DRAWS,
                                    key=jax.random.key(100), sweeps=8)
-    hopfield_6 = binary.retrieval_rate(images, 6, binary.quadratic(), flip_fraction=NOISE, draws=DRAWS,
+    hopfield_6 = retrieval.retrieval_rate(images, 6, binary.quadratic(), flip_fraction=NOISE, draws=DRAWS,
                                        key=jax.random.key(6), sweeps=3)
     # Same draws (same key), longer recall: the same draws succeed ("not for lack of time").
     assert float(longer.exact) == float(rate.exact)
@@ -98,7 +98,7 @@ def test_images_have_near_twins():
 def _inversion_rates(images, n):
     """Plain and rectified power n, K = 20, 60% flipped cues: the chapter's inversion experiment."""
     def rate(separation):
-        return binary.retrieval_rate(images, 20, separation, flip_fraction=0.6, draws=DRAWS,
+        return retrieval.retrieval_rate(images, 20, separation, flip_fraction=0.6, draws=DRAWS,
                                      key=jax.random.key(60), sweeps=3)
 
     return rate(binary.power(n)), rate(binary.rectified_power(n))
@@ -117,7 +117,7 @@ def test_log_sum_exp_stores_all_images_and_retrieves_99_of_100():
     targets = jax.random.choice(jax.random.key(25), images.shape[0], (100,), replace=False)
     cues = data.flip_bits(images[targets], 0.25, key=jax.random.key(26))
     result = binary.async_recall(images, cues, binary.log_sum_exp(50.0), key=jax.random.key(27), sweeps=2)
-    retrieved = int(jnp.all(result.state == images[targets], axis=1).sum())
+    retrieved = int(jnp.all(result.final == images[targets], axis=1).sum())
     assert retrieved >= 99
 
 
@@ -128,7 +128,7 @@ EXP_DIMS = [8, 12, 16, 20]
 def test_capacity_laws():
     def measured(n, dim):
         predicted = float(retrieval.predicted_capacity(n, dim))
-        return retrieval.capacity(binary.power(n), dim, key=jax.random.key(dim), probes=100,
+        return retrieval.empirical_capacity(binary.power(n), dim, key=jax.random.key(dim), probes=100,
                                   k_min=max(1, int(predicted / 2)), k_max=int(2 * predicted) + 8, rel_tol=0.2)
 
     caps = {n: np.array([measured(n, d) for d in dims]) for n, dims in CAPACITY_DIMS.items()}
@@ -150,7 +150,7 @@ def test_capacity_laws():
     assert 0.5 <= slopes[3] - slopes[2] <= 1.5
     assert 0.5 <= slopes[4] - slopes[3] <= 1.5
 
-    exp_caps = np.array([retrieval.capacity(binary.exponential(1.0), d, key=jax.random.key(d), probes=100,
+    exp_caps = np.array([retrieval.empirical_capacity(binary.exponential(1.0), d, key=jax.random.key(d), probes=100,
                                             k_min=2 ** (d // 2 - 2), k_max=2 ** (d // 2 + 2), rel_tol=0.2)
                          for d in EXP_DIMS])
     exp_slope = capacity.fit_loglog_slope(2.0 ** np.array(EXP_DIMS), exp_caps)[0]  # log2 K per neuron
@@ -190,7 +190,7 @@ def test_continuous_flow_and_discrete_limit():
     # small beta|x| = 0.02: about 1e-3 relative, far below anything the chapter states.
     assert float(flow.energies[0]) == pytest.approx(e0, rel=1e-3)
 
-    star = binary.async_recall(memories, cue, hopfield, key=jax.random.key(2)).state
+    star = binary.async_recall(memories, cue, hopfield, key=jax.random.key(2)).final
     assert bool(jnp.all(star == memories[0]))  # "the stored pattern itself"
     betas = [0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.1, 0.2]
     gaps, signs = [], []

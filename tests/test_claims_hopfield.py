@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from amtutor import binary, data
+from amtutor import binary, data, retrieval
 
 NOISE = 0.2
 
@@ -42,10 +42,10 @@ def test_k2_retrieval_from_20_percent_noise(images, glyph):
     query = data.flip_bits(memories[0], NOISE, key=jax.random.key(1))
     recall = binary.async_recall(memories, query, binary.quadratic(), key=jax.random.key(2), sweeps=3, record_every=2304 // 4)
     assert int(jnp.sum(query != memories[0])) == round(0.2 * 2304)
-    np.testing.assert_array_equal(recall.state, memories[0])  # "recovered exactly"
-    assert float(recall.energies[-1]) < float(recall.initial_energy)  # "the energy falls"
+    np.testing.assert_array_equal(recall.final, memories[0])  # "recovered exactly"
+    assert float(recall.energies[-1]) < float(recall.energies[0])  # "the energy falls"
     # "After the last accepted flip the curve is flat: the state is a fixed point."
-    assert bool(binary.is_fixed_point(memories, recall.state, binary.quadratic()))
+    assert bool(binary.is_fixed_point(memories, recall.final, binary.quadratic()))
     last_change = int(np.nonzero(np.diff(np.asarray(recall.energies)))[0].max())
     assert last_change < len(recall.energies) - 2304  # flat for at least the whole last sweep
 
@@ -54,7 +54,7 @@ def test_60_percent_noise_gives_the_inverted_image(images, glyph):
     memories = images[jnp.array([glyph("A"), glyph("Ω")])]
     query = data.flip_bits(memories[0], 0.6, key=jax.random.key(3))
     recall = binary.async_recall(memories, query, binary.quadratic(), key=jax.random.key(4), sweeps=3, record_every=2304 // 4)
-    np.testing.assert_array_equal(recall.state, -memories[0])
+    np.testing.assert_array_equal(recall.final, -memories[0])
     # "E(-σ) = E(σ)": exactly, for the stored pattern and for any state
     assert float(binary.energy(memories, memories[0], binary.quadratic())) == float(
         binary.energy(memories, -memories[0], binary.quadratic())
@@ -65,18 +65,18 @@ def test_k6_recall_fails_into_a_mixture(images, glyph):
     six = images[jnp.array([glyph(c) for c in ["A", "Ω", "Ж", "G", "R", "8"]])]
     query = data.flip_bits(six[0], NOISE, key=jax.random.key(1))
     recall = binary.async_recall(six, query, binary.quadratic(), key=jax.random.key(2), sweeps=3, record_every=2304 // 4)
-    overlaps = np.asarray(recall.state @ six.T) / 2304
-    assert not bool(jnp.all(recall.state == six[0]))  # "is not the A"
+    overlaps = np.asarray(recall.final @ six.T) / 2304
+    assert not bool(jnp.all(recall.final == six[0]))  # "is not the A"
     # A mixture: neither a stored pattern nor an inverted one, sizeable overlap with several memories.
     assert np.all(np.abs(overlaps) < 1.0)
     assert np.sum(overlaps > 0.3) >= 3
     # It is nonetheless a genuine fixed point (a spurious minimum).
-    assert bool(binary.is_fixed_point(six, recall.state, binary.quadratic()))
+    assert bool(binary.is_fixed_point(six, recall.final, binary.quadratic()))
 
 
 def test_success_rate_falls_with_k(images):
     def rate(k):
-        r = binary.retrieval_rate(images, k, binary.quadratic(), flip_fraction=NOISE, draws=40, key=jax.random.key(100 + k), sweeps=3)
+        r = retrieval.retrieval_rate(images, k, binary.quadratic(), flip_fraction=NOISE, draws=40, key=jax.random.key(100 + k), sweeps=3)
         return float(r.exact)
 
     r2, r6, r20 = rate(2), rate(6), rate(20)

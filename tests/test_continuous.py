@@ -152,7 +152,7 @@ def test_fixed_point_converges_to_discrete_as_beta_grows():
     # The chapter's claim: the continuous fixed point approaches the discrete one as beta grows.
     memories = data.binary_patterns(5, 100, key=jax.random.key(0))
     cue = data.flip_bits(memories[0], 0.2, key=jax.random.key(1))
-    star = binary.async_recall(memories, cue, binary.quadratic(), key=jax.random.key(2)).state
+    star = binary.async_recall(memories, cue, binary.quadratic(), key=jax.random.key(2)).final
     gaps = [
         float(jnp.mean(jnp.abs(jnp.tanh(b * _final(memories, cue, b)) - star)))
         for b in (0.02, 0.05, 0.1, 0.2)

@@ -50,7 +50,7 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
         "import amtutor, jax; from amtutor import binary, data;"
         "m = data.binary_patterns(3, 50, key=jax.random.key(0));"
         "r = binary.async_recall(m, m[0], binary.quadratic(), key=jax.random.key(1));"
-        "print(amtutor.__file__, bool((r.state == m[0]).all()))"
+        "print(amtutor.__file__, bool((r.final == m[0]).all()))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
