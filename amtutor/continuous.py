@@ -32,7 +32,7 @@ from jaxtyping import Array, Float
 
 from . import binary, hamux
 from .lagrangians import Tanh
-from .validation import as_array, check_finite, check_int, check_positive
+from .validation import as_array, check_finite, check_int, check_positive, check_separation
 
 __all__ = [
     "tanh_memory",
@@ -74,7 +74,7 @@ def tanh_memory(memories, separation: binary.Separation, *, beta: float, tau: fl
         beta: gain of the tanh neurons (> 0).
         tau: time constant (> 0).
     """
-    binary._check_separation(separation)
+    check_separation("separation", separation)
     memories = _check_real_array("memories", memories, ndim=2)
     beta = check_positive("beta", beta)
     tau = check_positive("tau", tau)
@@ -98,7 +98,7 @@ def input_current(memories, activations, separation: binary.Separation) -> Float
 
     Taken by autodiff of the synapse energy. ``activations`` has shape ``(D,)``.
     """
-    binary._check_separation(separation)
+    check_separation("separation", separation)
     memories = _check_real_array("memories", memories, ndim=2)
     activations = _check_state("activations", activations, memories.shape[1])
     return -jax.grad(hamux.MemorySynapse(memories, separation))(activations)

@@ -44,14 +44,8 @@ def private_imports(path: Path) -> list[str]:
     return found
 
 
-# Known uses, to be replaced by public checks in amtutor.validation (issue 18); drop the entry when fixed.
-KNOWN = {"capacity": "binary._check_memories", "continuous": "binary._check_separation"}
-
-
 @pytest.mark.parametrize("module", sorted(p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"))
-def test_no_module_uses_another_modules_private_names(module, request):
-    if module in KNOWN:
-        request.applymarker(pytest.mark.xfail(reason=f"uses {KNOWN[module]}", strict=False))
+def test_no_module_uses_another_modules_private_names(module):
     assert private_imports(PACKAGE / f"{module}.py") == []
 
 
