@@ -29,10 +29,10 @@ from typing import NamedTuple, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.special import factorial2, ndtri
+from scipy.special import ndtri
 
 from . import binary
-from .capacity import largest_k
+from .capacity import k_max, largest_k
 from .data import binary_patterns, flip_bits
 from .validation import (
     as_array,
@@ -285,4 +285,4 @@ def predicted_capacity(n: int, dim, *, threshold: float = 0.99) -> np.ndarray | 
         raise ValueError(f"dim must be >= 2, got {dim.min()}")
     threshold = check_probability("threshold", threshold, open_low=True, open_high=True)
     epsilon = ndtri(1.0 - (1.0 - threshold) / dim)
-    return dim ** (n - 1) / (epsilon**2 * factorial2(2 * n - 3))
+    return k_max(dim, n, epsilon)  # eq. (2.17), written once, in amtutor.capacity
