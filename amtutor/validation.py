@@ -85,12 +85,18 @@ def check_fits_float(name: str, x, dtype=None) -> None:
 
 
 def as_float_array(name: str, x, *, ndim: int | tuple[int, ...] | None = None):
-    """``x`` as a JAX array of the default float dtype (float32 unless x64 is enabled), after
-    :func:`as_array` and, on concrete values, checking it is finite and fits that dtype."""
+    """``x`` as a JAX float array, after :func:`as_array` and, on concrete values, checking it is
+    finite and fits the dtype it becomes. Floats keep their (JAX-canonical) dtype: float32 stays
+    float32, float64 becomes float32 unless x64 is enabled; integers and booleans become JAX's
+    default float (low-precision floats are already float32, see :func:`as_array`)."""
     x = as_array(name, x, ndim=ndim)
+    if jax.numpy.issubdtype(x.dtype, jax.numpy.floating):
+        dtype = jax.dtypes.canonicalize_dtype(x.dtype)
+    else:
+        dtype = jax.numpy.result_type(float)
     check_finite(name, x)
-    check_fits_float(name, x)
-    return jax.numpy.asarray(x, dtype=jax.numpy.result_type(float))
+    check_fits_float(name, x, dtype)
+    return jax.numpy.asarray(x, dtype=dtype)
 
 
 def check_ndim(name: str, x, ndim: int | tuple[int, ...]) -> None:

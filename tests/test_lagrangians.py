@@ -377,3 +377,12 @@ def test_overflowing_beta_x_gives_the_limits_not_nan():
     np.testing.assert_array_equal(L.Sigmoid(10.0).activation(x), [1.0, 0.0, 0.5])
     for lag in (L.Softmax(10.0), L.Tanh(10.0), L.Sigmoid(10.0)):
         assert jnp.isfinite(lag.energy(x))
+
+
+def test_states_keep_their_float_dtype():
+    """The check casts only what is not a float (ints, bools) or low precision (float16, bfloat16);
+    float32 stays float32 (no silent upcast when float64 is enabled), and NumPy float64 becomes JAX's float."""
+    lag = L.Tanh(1.0)
+    assert lag.activation(jnp.ones(3, jnp.float32)).dtype == jnp.float32
+    assert lag.activation(np.ones(3)).dtype == jnp.result_type(float)
+    assert lag.activation(np.arange(3)).dtype == jnp.result_type(float)
