@@ -32,7 +32,8 @@ from jaxtyping import Array, Float
 
 from . import binary, hamux
 from .lagrangians import Tanh
-from .validation import as_array, check_finite, check_int, check_positive, check_separation
+from .validation import (as_array, check_finite, check_fits_float, check_int, check_positive,
+                         check_separation)
 
 __all__ = [
     "tanh_memory",
@@ -50,6 +51,7 @@ def _check_real_array(name, x, ndim=None):
     if x.size == 0:
         raise ValueError(f"{name} is empty")
     check_finite(name, x)
+    check_fits_float(name, x, jnp.float32)  # float64 1e39 is finite, float32 1e39 is inf
     return jnp.asarray(x, dtype=jnp.float32)
 
 
@@ -69,7 +71,8 @@ def tanh_memory(memories, separation: binary.Separation, *, beta: float, tau: fl
     constant ``tau``) with the memories on a self-synapse :math:`-\sum_\mu F(\xi^\mu\cdot\hat x)`.
 
     Args:
-        memories: real array ``(K, D)`` (±1 patterns in the tutorial).
+        memories: real array ``(K, D)`` (±1 patterns in the tutorial; the model itself takes any
+            finite real memories, so they are not required to be ±1).
         separation: the F of the synapse, e.g. ``binary.power(3)``.
         beta: gain of the tanh neurons (> 0).
         tau: time constant (> 0).

@@ -42,6 +42,23 @@ IMAGE_SIDE = 48
 """Side of the glyph images: 48×48 pixels, so D = 2304 (the size of the tutorial's sprites)."""
 
 
+def _check_dtype(dtype, *, pm1: bool):
+    """``dtype`` as a NumPy dtype, refusing names that are not dtypes and dtypes that cannot hold the
+    values: ±1 patterns need signed integers or real floats (uint8 would turn −1 into 255, bool
+    would make everything True); Gaussian and spherical patterns need real floats."""
+    try:
+        dtype = jnp.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"dtype must be a dtype such as jnp.float32, got {dtype!r}") from err
+    floating = jnp.issubdtype(dtype, jnp.floating)
+    if pm1 and not (floating or jnp.issubdtype(dtype, jnp.signedinteger)):
+        raise ValueError(f"dtype {dtype} cannot hold ±1 patterns (-1 would not survive): use a real "
+                         "float (float32) or a signed integer (int8)")
+    if not pm1 and not floating:
+        raise ValueError(f"dtype must be a real float dtype (e.g. jnp.float32) for real-valued patterns, got {dtype}")
+    return dtype
+
+
 def _check_shape_args(num_patterns, dim):
     check_int("num_patterns", num_patterns, minimum=1)
     check_int("dim", dim, minimum=1)
@@ -54,6 +71,7 @@ def binary_patterns(num_patterns: int, dim: int, *, key, dtype=jnp.float32) -> j
     """
     _check_shape_args(num_patterns, dim)
     check_key("key", key)
+    dtype = _check_dtype(dtype, pm1=True)
     return jax.random.rademacher(key, (num_patterns, dim), dtype=dtype)
 
 
@@ -61,6 +79,7 @@ def gaussian_patterns(num_patterns: int, dim: int, *, key, dtype=jnp.float32) ->
     """``num_patterns`` patterns with i.i.d. standard normal entries, shape ``(num_patterns, dim)``."""
     _check_shape_args(num_patterns, dim)
     check_key("key", key)
+    dtype = _check_dtype(dtype, pm1=False)
     return jax.random.normal(key, (num_patterns, dim), dtype=dtype)
 
 
@@ -71,6 +90,7 @@ def spherical_patterns(num_patterns: int, dim: int, *, key, dtype=jnp.float32) -
     """
     _check_shape_args(num_patterns, dim)
     check_key("key", key)
+    dtype = _check_dtype(dtype, pm1=False)
     g = jax.random.normal(key, (num_patterns, dim), dtype=dtype)
     return g * (jnp.sqrt(dim) / jnp.linalg.norm(g, axis=-1, keepdims=True))
 
@@ -84,7 +104,7 @@ def flip_bits(pattern, fraction: float, *, key) -> jax.Array:
         key: PRNG key.
 
     Returns:
-        Array of the same shape as ``pattern``.
+        Array of the same shape as ``pattern`` (and dtype; float16 and bfloat16 come back as float32).
     """
     pattern = as_array("pattern", pattern, ndim=(1, 2))
     check_pm1("pattern", pattern)
@@ -234,6 +254,7 @@ def glyph_images(*, dtype=jnp.float32) -> jax.Array:
     ``~/.cache/amtutor``. Deterministic: the same images in the same order on every machine with
     the same matplotlib fonts.
     """
+    dtype = _check_dtype(dtype, pm1=True)
     images, _ = _glyph_set(IMAGE_SIDE)
     return jnp.asarray(images, dtype=dtype)
 
@@ -257,6 +278,7 @@ def digit_images(*, upscale: int = 1, dtype=jnp.float32) -> tuple[jax.Array, jax
     from sklearn.datasets import load_digits
 
     upscale = check_int("upscale", upscale, minimum=1)
+    dtype = _check_dtype(dtype, pm1=True)
     digits = load_digits()
     img = np.where(digits.images >= 8, 1.0, -1.0)
     img = img.repeat(upscale, axis=1).repeat(upscale, axis=2)

@@ -47,15 +47,16 @@ function of the activations).
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable, Mapping, NamedTuple, Sequence
+from typing import Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int
 
 from .lagrangians import Lagrangian, Softmax, log_sum_exp, neuron_energy
-from .validation import as_array, check_finite, check_int, check_key, check_positive, check_real
+from .validation import as_array, check_finite, check_fits_float, check_int, check_key, check_positive, check_real
 
 __all__ = [
     "Layer",
@@ -82,6 +83,27 @@ States = dict  # {layer name: array of the layer's shape}
 # --------------------------------------------------------------------------------------------
 
 
+def _check_shape(shape) -> tuple[int, ...]:
+    """A layer shape: one integer (a vector of that many units) or a tuple of integers, each >= 1."""
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
+        shape = (shape,)
+    elif isinstance(shape, (tuple, list)):
+        shape = tuple(shape)
+    else:
+        raise TypeError(f"shape must be an integer or a tuple of integers such as 64 or (8, 8), "
+                        f"got {type(shape).__name__}")
+    for n in shape:
+        check_int("shape", n, minimum=1)
+    return shape
+
+
+def _scalar_leaf(name, value):
+    """A positive scalar parameter stored as a float32 array leaf (refusing values float32 cannot hold)."""
+    value = check_positive(name, value)
+    check_fits_float(name, value, jnp.float32)
+    return jnp.asarray(value, dtype=jnp.float32)
+
+
 class Layer(eqx.Module):
     """A neuron layer: the ``shape`` of its state, its convex ``lagrangian`` and time constant ``tau``."""
 
@@ -90,9 +112,7 @@ class Layer(eqx.Module):
     tau: Float[Array, ""]
 
     def __init__(self, shape: int | Sequence[int], lagrangian: Lagrangian, *, tau: float = 1.0):
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        for n in shape:
-            check_int("shape", n, minimum=1)
+        shape = _check_shape(shape)
         if not isinstance(lagrangian, Lagrangian):
             raise TypeError(
                 "lagrangian must be an amtutor.lagrangians.Lagrangian such as Tanh(beta=1.0) or "
@@ -101,7 +121,7 @@ class Layer(eqx.Module):
         self.shape = tuple(int(n) for n in shape)
         self.lagrangian = lagrangian
         # an array leaf: trainable, and a new value does not recompile the descent
-        self.tau = jnp.asarray(check_positive("tau", tau), dtype=jnp.float32)
+        self.tau = _scalar_leaf("tau", tau)
 
     def activation(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
         """x̂ = ∇L(x)."""
@@ -149,6 +169,7 @@ class Synapse(eqx.Module):
 def _weights(name, w, ndim=None):
     w = as_array(name, w, ndim=ndim)
     check_finite(name, w)
+    check_fits_float(name, w, jnp.float32)
     return jnp.asarray(w, dtype=jnp.float32)
 
 
@@ -350,7 +371,7 @@ class AttentionSynapse(Synapse):
         self.Wk = _weights("Wk", Wk, ndim=3)
         if self.Wq.shape != self.Wk.shape:
             raise ValueError(f"Wq and Wk must have the same shape (H, Y, D), got {self.Wq.shape} and {self.Wk.shape}")
-        self.beta = jnp.asarray(check_positive("beta", beta), dtype=jnp.float32)
+        self.beta = _scalar_leaf("beta", beta)
         self.exclude_self = bool(exclude_self)
 
     def __call__(self, xhat):
@@ -390,6 +411,11 @@ class ConvSynapse(Synapse):
 
     def __init__(self, W, *, strides: tuple[int, int] = (1, 1), padding: str = "SAME"):
         self.W = _weights("W", W, ndim=4)
+        if not isinstance(strides, (tuple, list)):
+            raise TypeError(f"strides must be a pair of integers (along H, along W) such as (2, 2), "
+                            f"got {type(strides).__name__}")
+        if len(strides) != 2:
+            raise ValueError(f"strides must be a pair of integers (along H, along W), got {tuple(strides)}")
         self.strides = tuple(check_int("strides", s, minimum=1) for s in strides)
         if padding not in ("SAME", "VALID"):
             raise ValueError(f"padding must be 'SAME' or 'VALID', got {padding!r}")
@@ -469,10 +495,15 @@ class Graph(eqx.Module):
         for name, syn in synapses.items():
             if not isinstance(name, str) or not isinstance(syn, Synapse):
                 raise TypeError(f"synapses must map names (str) to Synapse objects; entry {name!r} is {type(syn).__name__}")
+        if isinstance(connections, (str, bytes, Mapping)) or not isinstance(connections, Iterable):
+            raise TypeError("connections must be a list of tuples (synapse name, layer name, ...), e.g. "
+                            f"[(\"W\", \"v\", \"h\")], got {type(connections).__name__}"
+                            + (f" {connections!r}" if isinstance(connections, str) else ""))
         conns = []
         for entry in connections:
-            if isinstance(entry, str) or len(entry) < 2 or not all(isinstance(e, str) for e in entry):
-                raise ValueError(f"each connection is (synapse name, layer name, ...), got {entry!r}")
+            if (not isinstance(entry, (tuple, list)) or len(entry) < 2
+                    or not all(isinstance(e, str) for e in entry)):
+                raise ValueError(f"connections: each connection is (synapse name, layer name, ...), got {entry!r}")
             syn_name, layer_names = entry[0], tuple(entry[1:])
             if syn_name not in synapses:
                 raise ValueError(f"connection {entry!r} uses synapse {syn_name!r}, which is not in synapses "
@@ -500,9 +531,12 @@ class Graph(eqx.Module):
     # ---- states ------------------------------------------------------------------------------
 
     def init(self, *, key=None, scale: float = 0.1) -> States:
-        """Initial states: zeros, or i.i.d. normal times ``scale`` when a PRNG ``key`` is given."""
+        """Initial states: zeros, or i.i.d. normal times ``scale`` (>= 0) when a PRNG ``key`` is given."""
+        scale = check_positive("scale", scale, allow_zero=True)
+        check_fits_float("scale", scale, jnp.float32)
         if key is None:
             return {n: jnp.zeros(l.shape, jnp.float32) for n, l in self.layers.items()}
+        check_key("key", key)
         keys = jax.random.split(key, len(self.layers))
         return {n: scale * jax.random.normal(k, l.shape) for k, (n, l) in zip(keys, self.layers.items())}
 
@@ -520,6 +554,7 @@ class Graph(eqx.Module):
             if tuple(x.shape) != layer.shape:
                 raise ValueError(f"state of layer {n!r} has shape {tuple(x.shape)}, but layer {n!r} has shape {layer.shape}")
             check_finite(f"state of layer {n!r}", x)
+            check_fits_float(f"state of layer {n!r}", x)
             out[n] = jnp.asarray(x, dtype=jnp.result_type(float))
         return out
 

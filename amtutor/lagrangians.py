@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import equinox as eqx
 from jaxtyping import Array, Float
 
-from .validation import as_array, check_finite, check_int, check_positive
+from .validation import as_array, as_float_array, check_finite, check_fits_float, check_int, check_positive
 
 __all__ = [
     "Lagrangian",
@@ -111,7 +111,24 @@ class Lagrangian(eqx.Module):
 def _parameter(name: str, value) -> Float[Array, ""]:
     """A positive scalar parameter (β, γ), stored as a float32 array: a pytree leaf that ``jax.grad``
     and optax can train, and that ``jit`` traces (changing its value does not recompile)."""
-    return jnp.asarray(check_positive(name, value), dtype=jnp.float32)
+    value = check_positive(name, value)
+    check_fits_float(name, value, jnp.float32)
+    return jnp.asarray(value, dtype=jnp.float32)
+
+
+def _state(x):
+    """The argument ``x`` of every method: an array of real numbers, in JAX's default float dtype.
+
+    On concrete values (not inside ``jit``/``grad``/``vmap``, where nothing is checked and nothing
+    is synchronised) NaN, infinity and finite values beyond the float dtype are refused.
+    """
+    return as_float_array("x", x)
+
+
+def _saturated(a):
+    # |βx| clamped below 1e30: e^{-2|βx|}, tanh and sigmoid are saturated long before, and the
+    # clamp keeps an overflowing βx (= inf) from turning 0·∞ into NaN.
+    return jnp.minimum(a, 1e30)
 
 
 def _beta(beta):
@@ -122,12 +139,14 @@ class Identity(Lagrangian):
     r""":math:`\mathcal{L} = \tfrac12\|x\|^2`: the activation is the state itself and E = ½‖x̂‖²."""
 
     def __call__(self, x):
+        x = _state(x)
         return 0.5 * jnp.sum(x**2)
 
     def activation(self, x):
-        return x
+        return _state(x)
 
     def dual(self, x):
+        x = _state(x)
         return 0.5 * jnp.sum(x**2)
 
     @property
@@ -144,12 +163,15 @@ class RectifiedPower(Lagrangian):
         self.n = check_int("n", n, minimum=2)
 
     def __call__(self, x):
+        x = _state(x)
         return jnp.sum(jnp.maximum(x, 0.0) ** self.n) / self.n
 
     def activation(self, x):
+        x = _state(x)
         return jnp.maximum(x, 0.0) ** (self.n - 1)
 
     def dual(self, x):
+        x = _state(x)
         # <x, r^(n-1)> - r^n/n = (1 - 1/n) r^n with r = max(x, 0)
         return (1.0 - 1.0 / self.n) * jnp.sum(jnp.maximum(x, 0.0) ** self.n)
 
@@ -179,17 +201,26 @@ class Sigmoid(Lagrangian):
         self.beta = _beta(beta)
 
     def __call__(self, x):
-        return jnp.sum(jax.nn.softplus(self.beta * x)) / self.beta
+        x = _state(x)
+        # softplus(βx)/β → x for large βx: where βx overflows (x finite), the limit x itself
+        y = self.beta * x
+        value = jnp.sum(jnp.where(jnp.isinf(y), 0.0, jax.nn.softplus(y))) / self.beta
+        return value + jnp.sum(jnp.where(jnp.isinf(y), jnp.maximum(x, 0.0), 0.0))
 
     def activation(self, x):
+        x = _state(x)
         return jax.nn.sigmoid(self.beta * x)
 
     def dual(self, x):
+        x = _state(x)
         # x s - softplus(bx)/b = (1/b)[s log s + (1-s) log(1-s)] (negative binary entropy), written
-        # with log-sigmoids so that saturated neurons (s = 0 or 1 in float32) give 0, not NaN.
-        y = self.beta * x
-        s = jax.nn.sigmoid(y)
-        return jnp.sum(s * jax.nn.log_sigmoid(y) + (1 - s) * jax.nn.log_sigmoid(-y)) / self.beta
+        # with log-sigmoids so that saturated neurons (s = 0 or 1 in float32) give 0, not NaN, and
+        # with 1 - s = sigmoid(-y) itself: 1 - sigmoid(y) rounds to 0 at y = 30 (true 9e-14), which
+        # dropped the larger of the two terms. y is clamped to ±1e30 (see _saturated) so that an
+        # overflowing βx gives 0 rather than 0·∞.
+        y = jnp.clip(self.beta * x, -1e30, 1e30)
+        s, rest = jax.nn.sigmoid(y), jax.nn.sigmoid(-y)
+        return jnp.sum(s * jax.nn.log_sigmoid(y) + rest * jax.nn.log_sigmoid(-y)) / self.beta
 
     @property
     def name(self):
@@ -212,17 +243,30 @@ class Tanh(Lagrangian):
         self.beta = _beta(beta)
 
     def __call__(self, x):
-        return jnp.sum(_log_cosh(self.beta * x)) / self.beta
+        x = _state(x)
+        # log cosh y = |y| + log1p(e^{-2|y|}) - log 2 (no overflow at large |y|) cancels |y| against
+        # log 2 for small |y| (Tanh(1e-4)(1) came out 0, true 5e-5, and its β-gradient 7% off at
+        # βx = 1e-6): there ½ log1p(sinh² y) is accurate, value and gradient. Where βx overflows
+        # (x finite), (1/β) log cosh(βx) is |x| - log(2)/β.
+        a = jnp.abs(self.beta * x)
+        s = jnp.minimum(a, 1.0)  # keeps sinh finite in the branch `where` discards
+        per = jnp.where(a < 1.0, 0.5 * jnp.log1p(jnp.sinh(s) ** 2), _log_cosh(a))
+        finite = jnp.isfinite(a)
+        value = jnp.sum(jnp.where(finite, per, 0.0)) / self.beta
+        return value + jnp.sum(jnp.where(finite, 0.0, jnp.abs(x) - jnp.log(2.0) / self.beta))
 
     def activation(self, x):
+        x = _state(x)
         return jnp.tanh(self.beta * x)
 
     def dual(self, x):
+        x = _state(x)
         # (1/b)[y tanh y - log cosh y] with y = bx; both terms ~|y| for large |y| and the difference
         # tends to log 2, so compute it as |y|(tanh|y| - 1) - log1p(e^{-2|y|}) + log 2 (no cancellation).
         # For small |y| that form cancels log 2 against itself; there a tanh a - ½ log1p(sinh² a)
-        # is accurate (the clamp keeps sinh finite in the branch `where` discards).
-        a = jnp.abs(self.beta * x)
+        # is accurate (the clamp keeps sinh finite in the branch `where` discards). |y| is clamped
+        # (see _saturated) so that an overflowing βx gives log(2)/β, not ∞·0.
+        a = _saturated(jnp.abs(self.beta * x))
         large = a * (jnp.tanh(a) - 1.0) - jnp.log1p(jnp.exp(-2.0 * a)) + jnp.log(2.0)
         s = jnp.minimum(a, 1.0)
         small = s * jnp.tanh(s) - 0.5 * jnp.log1p(jnp.sinh(s) ** 2)
@@ -252,12 +296,15 @@ class Exponential(Lagrangian):
         self.beta = _beta(beta)
 
     def __call__(self, x):
+        x = _state(x)
         return self._refuse_overflow(x, jnp.sum(jnp.exp(self.beta * x)) / self.beta, "L(x)")
 
     def activation(self, x):
+        x = _state(x)
         return self._refuse_overflow(x, jnp.exp(self.beta * x), "activation(x)")
 
     def dual(self, x):
+        x = _state(x)
         value = jnp.sum((x - 1.0 / self.beta) * jnp.exp(self.beta * x))
         return self._refuse_overflow(x, value, "the energy dual(x)")
 
@@ -295,14 +342,25 @@ class Softmax(Lagrangian):
         self.axis = check_int("axis", axis)
 
     def __call__(self, x):
+        x = _state(x)
         return jnp.sum(log_sum_exp(x, self.beta, axis=self.axis))
 
+    def _logits(self, x):
+        """βx, or β(x − max x) where βx overflows for a finite x (softmax is shift-invariant; the
+        shifted form has no ∞ − ∞). The common case keeps βx itself, bit for bit."""
+        y = self.beta * x
+        shifted = self.beta * (x - jax.lax.stop_gradient(jnp.max(x, axis=self.axis, keepdims=True)))
+        return jnp.where(jnp.all(jnp.isfinite(y)), y, shifted)
+
     def activation(self, x):
-        return jax.nn.softmax(self.beta * x, axis=self.axis)
+        x = _state(x)
+        return jax.nn.softmax(self._logits(x), axis=self.axis)
 
     def dual(self, x):
-        log_p = jax.nn.log_softmax(self.beta * x, axis=self.axis)
-        return jnp.sum(jnp.exp(log_p) * log_p) / self.beta
+        x = _state(x)
+        log_p = jax.nn.log_softmax(self._logits(x), axis=self.axis)
+        # p log p with p = 0 (log p = -inf, an overflowed logit) is 0
+        return jnp.sum(jnp.where(jnp.isinf(log_p), 0.0, jnp.exp(log_p) * log_p)) / self.beta
 
     @property
     def name(self):
@@ -329,6 +387,7 @@ class LayerNorm(Lagrangian):
         self.gamma = _parameter("gamma", gamma)
         delta = as_array("delta", delta, ndim=(0, 1))
         check_finite("delta", delta)
+        check_fits_float("delta", delta, jnp.float32)
         self.delta = jnp.asarray(delta, dtype=jnp.float32)
         self.eps = check_positive("eps", eps)
         self.axis = check_int("axis", axis)
@@ -344,15 +403,18 @@ class LayerNorm(Lagrangian):
         return jnp.moveaxis(jnp.broadcast_to(self.delta, jnp.moveaxis(x, self.axis, -1).shape), -1, self.axis)
 
     def __call__(self, x):
+        x = _state(x)
         _, std = self._std(x)
         dim = x.shape[self.axis]
         return dim * self.gamma * jnp.sum(std) + jnp.sum(self._delta(x) * x)
 
     def activation(self, x):
+        x = _state(x)
         centred, std = self._std(x)
         return self.gamma * centred / std + self._delta(x)
 
     def dual(self, x):
+        x = _state(x)
         _, std = self._std(x)
         dim = x.shape[self.axis]
         return -dim * self.gamma * self.eps * jnp.sum(1.0 / std)
@@ -380,12 +442,15 @@ class SphericalNorm(Lagrangian):
         return jnp.sqrt(jnp.sum(x**2, axis=self.axis, keepdims=True) + self.eps)
 
     def __call__(self, x):
+        x = _state(x)
         return self.gamma * jnp.sum(self._norm(x))
 
     def activation(self, x):
+        x = _state(x)
         return self.gamma * x / self._norm(x)
 
     def dual(self, x):
+        x = _state(x)
         return -self.gamma * self.eps * jnp.sum(1.0 / self._norm(x))
 
     @property
@@ -404,11 +469,16 @@ def neuron_energy(lagrangian: Lagrangian, xhat: Float[Array, "..."], x: Float[Ar
     * with respect to the Lagrangian's parameters θ: :math:`-\partial\mathcal{L}/\partial\theta` at fixed x
       (the envelope theorem), so β, γ, δ can still be trained.
 
-    ``xhat`` and ``x`` must have the same shape (checked on the static shapes, so also under
-    ``jit``); a mismatch raises ``ValueError`` rather than broadcasting.
+    ``xhat`` and ``x`` must be arrays of the same shape (checked on the static shapes, so also
+    under ``jit``); a mismatch raises ``ValueError`` rather than broadcasting. On concrete values
+    both must be finite (``xhat`` carries the gradient: a NaN there would corrupt it silently).
     """
     if not isinstance(lagrangian, Lagrangian):
         raise TypeError(f"lagrangian must be an amtutor.lagrangians.Lagrangian, got {type(lagrangian).__name__}")
+    if xhat is None:
+        raise TypeError("xhat must be an array, the activation lagrangian.activation(x), got None")
+    xhat = as_float_array("xhat", xhat)
+    x = as_float_array("x", x)
     if jnp.shape(xhat) != jnp.shape(x):
         raise ValueError(
             f"xhat and x must have the same shape (xhat = lagrangian.activation(x)), "

@@ -36,7 +36,7 @@ from jaxtyping import Array, Float, Int
 
 from .hamux import DenseSynapse, Graph, Layer, Trajectory, descend
 from .lagrangians import Identity, Lagrangian, Softmax
-from .validation import as_array, check_finite, check_int, check_key, check_positive
+from .validation import as_array, as_float_array, check_fits_float, check_int, check_key, check_positive
 
 __all__ = [
     "labelled_memory",
@@ -84,9 +84,7 @@ def labelled_memory(images, labels, *, num_classes: int, beta: float = 0.5, labe
         a :class:`~amtutor.hamux.Graph` with layers ``"image"`` (D), ``"hidden"`` (K) and
         ``"label"`` (``num_classes``).
     """
-    images = as_array("images", images, ndim=2)
-    check_finite("images", images)
-    images = jnp.asarray(images, dtype=jnp.float32)
+    images = as_float_array("images", images, ndim=2)
     labels = as_array("labels", labels, ndim=1)
     num_classes = check_int("num_classes", num_classes, minimum=1)
     if labels.shape[0] != images.shape[0]:
@@ -95,6 +93,16 @@ def labelled_memory(images, labels, *, num_classes: int, beta: float = 0.5, labe
     if not jnp.issubdtype(lab.dtype, jnp.integer) or bool(jnp.any((lab < 0) | (lab >= num_classes))):
         raise ValueError(f"labels must be integers in [0, {num_classes})")
     label_strength = check_positive("label_strength", label_strength)
+    check_fits_float("label_strength", label_strength, jnp.float32)
+    # checked here under their own names (Layer and Softmax would call them "tau", "beta", "lagrangian")
+    beta = check_positive("beta", beta)
+    label_beta = check_positive("label_beta", label_beta)
+    hidden_tau = check_positive("hidden_tau", hidden_tau)
+    for name, value in (("beta", beta), ("label_beta", label_beta), ("hidden_tau", hidden_tau)):
+        check_fits_float(name, value, jnp.float32)
+    if image_lagrangian is not None and not isinstance(image_lagrangian, Lagrangian):
+        raise TypeError("image_lagrangian must be an amtutor.lagrangians.Lagrangian such as Identity() or "
+                        f"Tanh(beta=1.0), or None, got {type(image_lagrangian).__name__}")
     K, D = images.shape
     return Graph(
         layers={
@@ -130,7 +138,7 @@ def clamped_state(graph: Graph, **values) -> States:
         if tuple(value.shape) != graph.layers[name].shape:
             raise ValueError(f"{name} has shape {tuple(value.shape)}, but layer {name!r} has shape "
                              f"{graph.layers[name].shape}")
-        states[name] = jnp.asarray(value, jnp.float32)
+        states[name] = as_float_array(name, value)
     return states
 
 

@@ -8,13 +8,54 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import numbers
+
 import numpy as np
 
 __all__ = ["show_image", "image_grid", "recall_figure", "draw_graph"]
 
+# Checks written with NumPy alone: importing amtutor.validation would import JAX, and drawing a
+# NumPy image must stay cheap.
 
-def _as_square(image, side: int | None):
-    image = np.asarray(image, dtype=np.float32).ravel()
+
+def _count(name: str, value, *, allow_none: bool = False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def _values(name: str, x, *, ndim=None, curve: bool = False) -> np.ndarray:
+    """``x`` as a float array of finite numbers (a NaN pixel would be drawn as paper, silently).
+
+    ``curve=True`` (an energy curve): may be empty and may hold ±inf (drawn off the axes), not NaN.
+    """
+    if isinstance(x, (str, bytes)) or x is None:
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
+    try:
+        x = np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
+    allowed = (ndim,) if isinstance(ndim, int) else ndim
+    if ndim is not None and x.ndim not in allowed:
+        raise ValueError(f"{name} must be {' or '.join(f'{d}-D' for d in allowed)}, got shape {x.shape}")
+    if curve:
+        if np.any(np.isnan(x)):
+            raise ValueError(f"{name} contains NaN values")
+        return x
+    if x.size == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+def _as_square(image, side: int | None, name: str = "image"):
+    image = _values(name, image).ravel()
+    side = _count("side", side, allow_none=True)
     side = side or int(round(np.sqrt(image.size)))
     if side * side != image.size:
         raise ValueError(f"image has {image.size} pixels, not a square of side {side}")
@@ -35,9 +76,12 @@ def image_grid(images, *, ncols: int = 10, titles=None, side: int | None = None,
     """A figure with ``images`` (shape ``(n, D)``) laid out ``ncols`` to a row. Returns the figure."""
     import matplotlib.pyplot as plt
 
-    images = np.asarray(images)
+    images = _values("images", images, ndim=(2, 3))
+    ncols = _count("ncols", ncols)
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"titles has {len(titles)} entries but there are {len(images)} images")
     n = len(images)
-    ncols = max(1, min(ncols, n))
+    ncols = min(ncols, n)
     nrows = -(-n // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(scale * 1.1 * ncols, scale * 1.2 * nrows), squeeze=False)
     for i, ax in enumerate(axes.flat):
@@ -63,8 +107,11 @@ def recall_figure(snapshots, energies, *, target=None, snapshot_steps=None, titl
     """
     import matplotlib.pyplot as plt
 
-    snapshots = np.asarray(snapshots)
-    energies = np.asarray(energies)
+    snapshots = _values("snapshots", snapshots, ndim=2)
+    energies = _values("energies", energies, ndim=1, curve=True)
+    max_panels = _count("max_panels", max_panels)
+    if target is not None:
+        target = _values("target", target, ndim=1)
     idx = np.unique(np.linspace(0, len(snapshots) - 1, min(max_panels, len(snapshots))).round().astype(int))
     if snapshot_steps is None:
         snapshot_steps = np.linspace(0, len(energies) - 1, len(snapshots)).round().astype(int)

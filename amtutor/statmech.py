@@ -42,7 +42,7 @@ import math
 import numpy as np
 from scipy import optimize, special
 
-from .validation import as_array, check_finite, check_int
+from .validation import as_array, check_finite, check_int, check_probability
 
 __all__ = [
     "ENSEMBLES",
@@ -102,6 +102,24 @@ def _alpha(alpha) -> np.ndarray:
     return _values("alpha", alpha, allow_zero=True)
 
 
+def _broadcast(**arrays):
+    """Broadcast the named arrays against each other, or raise a ValueError naming them and their shapes."""
+    try:
+        return np.broadcast_arrays(*arrays.values())
+    except ValueError:
+        shapes = " and ".join(f"{n} of shape {np.shape(a)}" for n, a in arrays.items())
+        raise ValueError(f"{shapes} do not broadcast against each other: give one of them as a single "
+                         "number, equal shapes, or shapes that broadcast (e.g. lam[:, None] against "
+                         "alpha for a grid)") from None
+
+
+def _single(name: str, x: np.ndarray) -> float:
+    """One number from a checked array, or a TypeError saying that this function takes one."""
+    if x.ndim != 0:
+        raise TypeError(f"{name} must be a single number here, got an array of shape {x.shape}")
+    return float(x)
+
+
 def _out(x):
     """NumPy scalar → Python float, arrays unchanged."""
     x = np.asarray(x, dtype=np.float64)
@@ -122,6 +140,10 @@ def _rate(q: np.ndarray, ensemble: str) -> np.ndarray:
             out = -0.5 * np.log1p(-np.minimum(q, 1.0) ** 2)
             return np.where(q < 1, out, np.inf)
         out = 0.5 * (special.xlogy(1 + q, 1 + q) + special.xlogy(1 - q, np.maximum(1 - q, 0.0)))
+        # That form cancels its O(q) terms for small q (I(1e-8) came out -5.5e-18, true 5e-17);
+        # q·artanh q + ½ log1p(-q²) = q²/2 + q⁴/12 + ... cancels only half of q² there.
+        small = q * np.arctanh(np.minimum(q, 0.5)) + 0.5 * np.log1p(-np.minimum(q, 0.5) ** 2)
+        out = np.where(q < 0.5, small, out)
         return np.where(q <= 1, out, np.inf)
 
 
@@ -144,8 +166,10 @@ def _tilted(lam: np.ndarray, ensemble: str) -> np.ndarray:
     if ensemble == "gaussian":
         return lam
     if ensemble == "spherical":
-        # (sqrt(1+4λ²) − 1)/(2λ), written without the cancellation at small λ
-        return 2 * lam / (1 + np.sqrt(1 + 4 * lam**2))
+        # (sqrt(1+4λ²) − 1)/(2λ), written without the cancellation at small λ (hypot: no overflow
+        # of 4λ² beyond λ ~ 1e154, where the plain form gave q* = 0)
+        with np.errstate(over="ignore"):
+            return np.where(lam < 1e100, 2 * lam / (1 + np.sqrt(1 + 4 * lam**2)), 1 / (0.5 / lam + np.hypot(0.5 / lam, 1.0)))
     return np.tanh(lam)
 
 
@@ -154,7 +178,13 @@ def _cumulant(lam: np.ndarray, ensemble: str) -> np.ndarray:
         return lam**2 / 2
     if ensemble == "spherical":
         q = _tilted(lam, ensemble)
-        return lam * q + 0.5 * np.log1p(-(q**2))
+        # 1 − q*² rounds to 0 for λ ≳ 1e8 (log1p(−1) = −∞ from λ = 1e16): for large λ use
+        # 1 − q* = (1 + 1/(s + 2λ))/(1 + s), s = √(1 + 4λ²) = 2λ·hypot(1/(2λ), 1), exactly rewritten.
+        with np.errstate(over="ignore", divide="ignore"):
+            s = 2 * lam * np.hypot(0.5 / lam, 1.0)
+            one_minus_q = (1 + 1 / (s + 2 * lam)) / (1 + s)
+            large = lam * q + 0.5 * (np.log(one_minus_q) + np.log1p(q))
+            return np.where(lam < 1e4, lam * q + 0.5 * np.log1p(-(q**2)), large)
     return np.logaddexp(lam, -lam) - _LN2  # ln cosh λ, stable for large λ
 
 
@@ -209,7 +239,7 @@ def is_condensed(lam, alpha, ensemble: str):
     r"""True where the competitors' REM is condensed (frozen): :math:`I(q^*(\lambda)) \ge \alpha`, so
     a few competitors with the largest overlap :math:`q_{\max}(\alpha)` dominate :math:`Z`."""
     check_ensemble(ensemble)
-    lam, alpha = np.broadcast_arrays(_lam(lam), _alpha(alpha))
+    lam, alpha = _broadcast(lam=_lam(lam), alpha=_alpha(alpha))
     out = _condensed(lam, alpha, ensemble)
     return bool(out) if out.ndim == 0 else out
 
@@ -228,15 +258,17 @@ def rem_free_energy(lam, alpha, ensemble: str):
     Broadcasts ``lam`` (> 0) against ``alpha`` (≥ 0).
     """
     check_ensemble(ensemble)
-    return _out(_phi(_lam(lam), _alpha(alpha), ensemble))
+    lam, alpha = _broadcast(lam=_lam(lam), alpha=_alpha(alpha))
+    return _out(_phi(lam, alpha, ensemble))
 
 
 def rem_objective(q, lam, alpha, ensemble: str):
     r"""The function maximised in :math:`\varphi`: :math:`\alpha - I(q) + \lambda q` where the entropy
     :math:`\alpha - I(q) \ge 0`, and −∞ where no competitor has overlap q (for plots of φ(q))."""
     check_ensemble(ensemble)
-    lam, alpha = float(_lam(lam)), float(_alpha(alpha))
+    lam, alpha = _single("lam", _lam(lam)), _single("alpha", _alpha(alpha))
     q = np.asarray(as_array("q", q), dtype=np.float64)
+    check_finite("q", q)
     entropy = alpha - _rate(q, ensemble)
     return _out(np.where(entropy >= 0, entropy + lam * q, -np.inf))
 
@@ -365,10 +397,16 @@ def gaussian_alpha_c(lam):
     Derived for this book along the REM route; a lower bound on the true α_c.
     """
     lam = _lam(lam)
+    if np.any(lam < 1e-300):
+        raise ValueError(f"lam must be >= 1e-300 for gaussian_alpha_c (alpha_c -> lam as lam -> 0), "
+                         f"got {float(np.min(lam)):g}")
 
     def one(l):
         a1 = float(alpha_1(l, "gaussian"))
-        return optimize.brentq(lambda a: _gaussian_failure_rate(l, a) - a, 1e-9, a1, xtol=1e-12)
+        # The root lies in (0, α₁); for α₁ ≲ 1e-6 (λ ≲ 1e-6) the fixed bracket [1e-9, α₁] and the
+        # absolute tolerance 1e-12 no longer fit, so both scale with α₁ there.
+        low, xtol = (1e-9, 1e-12) if a1 > 1e-6 else (1e-3 * a1, 1e-9 * a1)
+        return optimize.brentq(lambda a: _gaussian_failure_rate(l, a) - a, low, a1, xtol=xtol)
 
     return _out(np.vectorize(one, otypes=[np.float64])(lam))
 
@@ -383,8 +421,8 @@ def basin_cos_min(lam, alpha, ensemble: str, rho=1.0):
     (for ±1 patterns the overlap with a generic real :math:`x_0` is not the binary rate).
     """
     check_ensemble(ensemble, ("gaussian", "spherical"))
-    lam, alpha = _lam(lam), _alpha(alpha)
-    scale = lam * np.sqrt(_values("rho", rho, allow_zero=False))
+    lam, alpha, rho = _broadcast(lam=_lam(lam), alpha=_alpha(alpha), rho=_values("rho", rho, allow_zero=False))
+    scale = lam * np.sqrt(rho)
     return _out(_phi(scale, alpha, ensemble) / scale)
 
 
@@ -406,7 +444,7 @@ def num_patterns(alpha, dim: int, *, per_pattern: int = 0) -> int:
     allocates ``per_pattern`` array elements for each pattern (the experiments that store the
     patterns themselves), when P × ``per_pattern`` exceeds ``MAX_PATTERN_ELEMENTS`` (2³¹).
     """
-    alpha = float(_alpha(alpha))
+    alpha = _single("alpha", _alpha(alpha))
     dim = check_int("dim", dim, minimum=2)
     exponent = alpha * dim
     if exponent > math.log(MAX_PATTERNS) or round(math.exp(exponent)) > MAX_PATTERNS:
@@ -433,11 +471,18 @@ def crossing_point(x, success, level: float = 0.5, *, decreasing: bool = True) -
     grid points that bracket the first crossing; NaN if it never crosses.
 
     ``decreasing=True`` for success vs α (falls through the level), ``False`` for success vs cos θ.
+    NaN is the answer only for a curve that never crosses: bad input (NaN or infinite values, fewer
+    than two points, a ``level`` outside [0, 1], which no success fraction can cross) raises.
     """
     x = np.asarray(as_array("x", x, ndim=1), dtype=np.float64)
     success = np.asarray(as_array("success", success, ndim=1), dtype=np.float64)
     if x.shape != success.shape:
         raise ValueError(f"x and success must have the same shape, got {x.shape} and {success.shape}")
+    if x.shape[0] < 2:
+        raise ValueError(f"x and success need at least 2 points to bracket a crossing, got {x.shape[0]}")
+    check_finite("x", x)
+    check_finite("success", success)
+    level = check_probability("level", level)
     s = success - level if decreasing else level - success
     for i in range(len(x) - 1):
         if s[i] >= 0 > s[i + 1]:

@@ -36,8 +36,8 @@ from scipy import special, stats
 from .data import binary_patterns, gaussian_patterns, spherical_patterns
 from .hamux import Graph, Layer, MemorySynapse, descend
 from .lagrangians import Identity, Softmax
-from .statmech import check_ensemble, num_patterns
-from .validation import as_array, check_finite, check_int, check_key, check_positive
+from .statmech import MAX_PATTERN_ELEMENTS, check_ensemble, num_patterns
+from .validation import as_array, check_finite, check_int, check_key, check_positive, check_probability
 
 __all__ = [
     "lse_memory",
@@ -222,13 +222,29 @@ def rem_success(lam, alpha, dim: int, *, ensemble: str, trials: int, key,
     Overlaps are drawn in chunks of at most ``max_elements`` numbers (trials × chunk) and reduced by
     a streaming log-sum-exp, in memory O(trials × chunk). The 31-bit uniforms behind the
     sampler resolve tail probabilities down to ~10⁻⁹, ample for P = e^{αN} up to ~10⁷.
+
+    Memory: every trial holds at least one overlap of each chunk (and, for Gaussian patterns without
+    ``fixed_norm``, its ``dim`` target entries), so ``trials`` above ``max_elements``, or above what
+    fits in ``MAX_PATTERN_ELEMENTS`` numbers, is refused before anything is allocated.
     """
     check_ensemble(ensemble)
     lam = float(check_positive("lam", lam))
     dim = check_int("dim", dim, minimum=2)
     trials = check_int("trials", trials, minimum=1)
-    check_int("max_elements", max_elements, minimum=1)
+    max_elements = check_int("max_elements", max_elements, minimum=1)
     check_key("key", key)
+    if max_elements > MAX_PATTERN_ELEMENTS:
+        raise ValueError(f"max_elements must be <= {MAX_PATTERN_ELEMENTS:,} (8 GiB of float32), got {max_elements:,}")
+    if trials > max_elements:
+        raise ValueError(
+            f"trials = {trials:,} needs at least {trials:,} overlaps in memory at once (one chunk per trial), "
+            f"more than max_elements = {max_elements:,}: lower trials (or raise max_elements, "
+            f"at most {MAX_PATTERN_ELEMENTS:,})")
+    norms = trials * dim if ensemble == "gaussian" and not fixed_norm else 0
+    if norms > MAX_PATTERN_ELEMENTS:
+        raise ValueError(
+            f"trials = {trials:,} at dim = {dim} draws {norms:.3g} Gaussian target entries (more than "
+            f"{MAX_PATTERN_ELEMENTS:.3g}, 8 GiB of float32): lower trials or dim, or pass fixed_norm=True")
     competitors = num_patterns(alpha, dim) - 1
     # Chunk: the largest power of two with trials × chunk ≤ max_elements, or a smaller one of two
     # fixed sizes when P is small. Few distinct sizes mean few compilations (each costs ~1 s).
@@ -327,9 +343,10 @@ def retrieval_success(lam, alpha, dim: int, *, ensemble: str, trials: int, key,
 
     The test is :math:`x\cdot\xi^\mu/|\xi^\mu|^2 > 0.9`, not a cosine: the average of many weak
     patterns points along :math:`\xi^\mu` with a shrunken norm, and a cosine test would call it a
-    success. ``options`` go to :func:`retrieval_overlaps`.
+    success. ``threshold`` lies in (0, 1): 1 is an exact retrieval, so a threshold of 1 or more is
+    (almost) never met. ``options`` go to :func:`retrieval_overlaps`.
     """
-    threshold = check_positive("threshold", threshold)
+    threshold = check_probability("threshold", threshold, open_low=True, open_high=True)
     return retrieval_overlaps(lam, alpha, dim, ensemble=ensemble, trials=trials, key=key, **options) > threshold
 
 
@@ -337,8 +354,14 @@ def success_curve(experiment, lam, alphas, dim: int, *, key, **options) -> np.nd
     """Success fraction of ``experiment`` (:func:`rem_success` or :func:`retrieval_success`) at each
     load in ``alphas``, shape ``(len(alphas),)``. Point i uses ``jax.random.fold_in(key, i)``, so a
     curve is reproducible point by point (the claims tests recompute single points)."""
+    if not callable(experiment):
+        raise TypeError("experiment must be a function such as statmech_sims.rem_success or "
+                        f"statmech_sims.retrieval_success, got {type(experiment).__name__}")
     check_key("key", key)
     alphas = np.asarray(as_array("alphas", alphas, ndim=1), dtype=np.float64)
+    if alphas.size == 0:
+        raise ValueError("alphas is empty: give at least one load alpha")
+    check_finite("alphas", alphas)
     return np.array([experiment(lam, float(a), dim, key=jax.random.fold_in(key, i), **options).mean()
                      for i, a in enumerate(alphas)])
 
@@ -365,6 +388,7 @@ def one_step_success(lam, alpha, dim: int, cos_theta, *, ensemble: str, trials: 
     """
     check_ensemble(ensemble, ("gaussian", "spherical"))
     lam, _ = _check_experiment(ensemble, lam, dim, trials, key, 1.0)
+    targets_per_set = check_int("targets_per_set", targets_per_set, minimum=1)
     if criterion not in ("weight", "overlap"):
         raise ValueError(f"unknown criterion {criterion!r}; choose 'weight' or 'overlap'")
     cos_theta = np.asarray(as_array("cos_theta", cos_theta, ndim=1), dtype=np.float32)

@@ -17,6 +17,8 @@ import numpy as np
 
 __all__ = [
     "as_array",
+    "as_float_array",
+    "check_fits_float",
     "check_finite",
     "check_pm1",
     "check_positive",
@@ -32,20 +34,69 @@ def _is_tracer(x) -> bool:
     return isinstance(x, jax.core.Tracer)
 
 
+def _is_low_precision_float(dtype) -> bool:
+    return jax.dtypes.issubdtype(dtype, jax.numpy.inexact) and not jax.dtypes.issubdtype(
+        dtype, jax.numpy.complexfloating) and np.dtype(dtype).itemsize < 4
+
+
 def as_array(name: str, x, *, ndim: int | tuple[int, ...] | None = None):
-    """Return ``x`` as an array, or raise ``TypeError`` naming ``name`` if it is not array-like."""
+    """Return ``x`` as an array, or raise ``TypeError`` naming ``name`` if it is not array-like.
+
+    Dtype rules: integers, booleans and real floats are accepted (bfloat16 included); complex numbers
+    are refused (their imaginary part would be dropped silently); float16 and bfloat16 come back as
+    float32, the precision the library computes in (float16 overflows at 65504 and rounds ±1 sums).
+    """
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
-    if not hasattr(x, "shape"):
+    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
         try:
             x = np.asarray(x)
         except Exception as err:  # ragged lists and the like
             raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}") from err
-    if not (np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)):
-        raise TypeError(f"{name} must hold numbers, got dtype {x.dtype}")
+    dtype = x.dtype
+    if jax.dtypes.issubdtype(dtype, jax.numpy.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got complex dtype {dtype}: "
+                        "pass x.real or abs(x) explicitly")
+    if not (jax.dtypes.issubdtype(dtype, jax.numpy.number) or jax.dtypes.issubdtype(dtype, jax.numpy.inexact)
+            or jax.dtypes.issubdtype(dtype, jax.numpy.bool_)):
+        raise TypeError(f"{name} must hold numbers, got dtype {dtype}")
+    if _is_low_precision_float(dtype):
+        x = np.asarray(x, np.float32) if isinstance(x, np.ndarray) else jax.numpy.asarray(x, jax.numpy.float32)
     if ndim is not None:
         check_ndim(name, x, ndim)
     return x
+
+
+def check_fits_float(name: str, x, dtype=None) -> None:
+    """Raise ``ValueError`` if a concrete, finite ``x`` has values beyond the largest number of
+    ``dtype`` (default: JAX's default float, float32 unless x64 is enabled), which would turn into
+    ±inf when the library casts it (float64 1e39 is finite, float32 1e39 is inf)."""
+    if _is_tracer(x):
+        return
+    dtype = jax.dtypes.canonicalize_dtype(jax.numpy.result_type(float) if dtype is None else dtype)
+    limit = float(jax.numpy.finfo(dtype).max)
+    values = np.asarray(x)
+    if values.size == 0 or not np.issubdtype(values.dtype, np.number):
+        return
+    worst = float(np.max(np.abs(values.astype(np.float64))))
+    if np.isfinite(worst) and worst > limit:
+        raise ValueError(f"{name} has a value of magnitude {worst:.3g}, beyond the largest {dtype} "
+                         f"({limit:.3g}): it would become inf; rescale it (or enable float64)")
+
+
+def as_float_array(name: str, x, *, ndim: int | tuple[int, ...] | None = None):
+    """``x`` as a JAX float array, after :func:`as_array` and, on concrete values, checking it is
+    finite and fits the dtype it becomes. Floats keep their (JAX-canonical) dtype: float32 stays
+    float32, float64 becomes float32 unless x64 is enabled; integers and booleans become JAX's
+    default float (low-precision floats are already float32, see :func:`as_array`)."""
+    x = as_array(name, x, ndim=ndim)
+    if jax.numpy.issubdtype(x.dtype, jax.numpy.floating):
+        dtype = jax.dtypes.canonicalize_dtype(x.dtype)
+    else:
+        dtype = jax.numpy.result_type(float)
+    check_finite(name, x)
+    check_fits_float(name, x, dtype)
+    return jax.numpy.asarray(x, dtype=dtype)
 
 
 def check_ndim(name: str, x, ndim: int | tuple[int, ...]) -> None:
@@ -93,7 +144,7 @@ def _check_real(name: str, value):
     if np.ndim(value) != 0:
         raise TypeError(f"{name} must be a single number, got an array of shape {np.shape(value)}")
     if isinstance(value, (np.ndarray, jax.Array)) and not (
-        np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)
+        jax.numpy.issubdtype(value.dtype, jax.numpy.floating) or jax.numpy.issubdtype(value.dtype, jax.numpy.integer)
     ):
         raise TypeError(f"{name} must be a real number, got an array of dtype {value.dtype}")
     number = float(value)
@@ -153,12 +204,24 @@ def check_probability(name: str, value, *, low: float = 0.0, high: float = 1.0,
 
 
 def check_key(name: str, key) -> None:
-    """Raise ``TypeError`` unless ``key`` is a JAX PRNG key (new-style or raw uint32[2])."""
+    """Raise unless ``key`` is one JAX PRNG key (new-style of shape ``()``, or raw uint32[2]).
+
+    ``TypeError`` for anything that is not a key; ``ValueError`` for a batch of keys (such as
+    ``jax.random.split(key, 3)``): the library's random functions take one key.
+    """
     if isinstance(key, jax.Array):
         if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-            return
+            if key.shape == ():
+                return
+            raise ValueError(
+                f"{name} must be one key, not a batch of keys: got a key array of shape {tuple(key.shape)}; "
+                f"pass one of them (e.g. {name}[0]) or jax.vmap over the batch")
         if key.dtype == np.uint32 and key.shape == (2,):
             return
+        if key.dtype == np.uint32 and key.ndim >= 2 and key.shape[-1] == 2:
+            raise ValueError(
+                f"{name} must be one key, not a batch of keys: got raw uint32 keys of shape {tuple(key.shape)}; "
+                f"pass one of them (e.g. {name}[0]) or jax.vmap over the batch")
     raise TypeError(
         f"{name} must be a JAX PRNG key such as jax.random.key(0), got {type(key).__name__}"
         + (f" with shape {tuple(key.shape)}" if hasattr(key, "shape") else "")

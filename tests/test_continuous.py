@@ -251,3 +251,23 @@ def test_bad_inputs():
         continuous.input_current(memories, x[:5], sep)
     with pytest.raises(TypeError, match="x0 must be an array"):
         continuous.tanh_descent(memories, "x", sep, beta=1.0)
+
+
+def test_values_beyond_float32_are_refused():
+    """float64 1e39 passed the finiteness check and became inf in float32."""
+    memories, x = _setup()
+    sep = binary.quadratic()
+    big = np.asarray(x, np.float64)
+    big[0] = 1e39
+    with pytest.raises(ValueError, match="x has a value of magnitude 1e\\+39, beyond the largest float32"):
+        continuous.tanh_energy(memories, big, sep, beta=1.0)
+    with pytest.raises(ValueError, match="x0 has a value of magnitude 1e\\+39"):
+        continuous.tanh_descent(memories, big, sep, beta=1.0)
+    mem = np.asarray(memories, np.float64)
+    mem[0, 0] = -1e39
+    with pytest.raises(ValueError, match="memories has a value of magnitude 1e\\+39"):
+        continuous.tanh_energy(mem, x, sep, beta=1.0)
+    with pytest.raises(ValueError, match="beta has a value of magnitude 1e\\+39"):
+        continuous.tanh_energy(memories, x, sep, beta=1e39)
+    with pytest.raises(ValueError, match="the solver hit max_steps=2 before t1"):
+        continuous.tanh_ode(memories, x, sep, beta=1.0, max_steps=2)

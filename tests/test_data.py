@@ -97,3 +97,47 @@ def test_digit_images():
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+KEY = jax.random.key(0)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: data.binary_patterns(2, 3, key=KEY, dtype="foo"), TypeError, "dtype must be a dtype such as jnp.float32, got 'foo'"),
+        (lambda: data.gaussian_patterns(2, 3, key=KEY, dtype="foo"), TypeError, "dtype must be a dtype"),
+        (lambda: data.digit_images(dtype="foo"), TypeError, "dtype must be a dtype"),
+        (lambda: data.binary_patterns(2, 3, key=KEY, dtype=jnp.uint8), ValueError, "dtype uint8 cannot hold ±1 patterns"),
+        (lambda: data.binary_patterns(2, 3, key=KEY, dtype=bool), ValueError, "dtype bool cannot hold ±1 patterns"),
+        (lambda: data.binary_patterns(2, 3, key=KEY, dtype=jnp.complex64), ValueError, "dtype complex64 cannot hold ±1"),
+        (lambda: data.glyph_images(dtype=jnp.uint8), ValueError, "dtype uint8 cannot hold ±1 patterns"),
+        (lambda: data.digit_images(dtype=bool), ValueError, "dtype bool cannot hold ±1 patterns"),
+        (lambda: data.gaussian_patterns(2, 3, key=KEY, dtype=jnp.int32), ValueError, "dtype must be a real float dtype"),
+        (lambda: data.spherical_patterns(2, 3, key=KEY, dtype=jnp.uint8), ValueError, "dtype must be a real float dtype"),
+        (lambda: data.gaussian_patterns(2, 3, key=KEY, dtype=jnp.complex64), ValueError, "dtype must be a real float dtype"),
+        (lambda: data.flip_bits(jnp.ones(4, jnp.complex64), 0.5, key=KEY), TypeError, "pattern must hold real numbers, got complex"),
+        (lambda: data.binary_patterns(2, 3, key=jax.random.split(KEY, 2)), ValueError,
+         "key must be one key, not a batch of keys: got a key array of shape \\(2,\\)"),
+        (lambda: data.flip_bits(jnp.ones(4), 0.5, key=jax.random.split(jax.random.PRNGKey(0), 3)), ValueError,
+         "key must be one key, not a batch of keys: got raw uint32 keys of shape \\(3, 2\\)"),
+    ],
+)
+def test_bad_dtypes_keys_and_complex_input(call, error, message):
+    """dtype='foo' was numpy's 'data type not understood'; uint8 mapped −1 to 255, bool made every
+    entry True; complex patterns lost their imaginary part; a batch of keys failed inside JAX."""
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_dtypes_that_hold_pm1_and_low_precision_input():
+    for dtype in (jnp.int8, jnp.int32, jnp.float16, jnp.bfloat16, jnp.float32):
+        p = data.binary_patterns(4, 6, key=KEY, dtype=dtype)
+        assert p.dtype == dtype and set(np.unique(np.asarray(p, np.float32))) <= {-1.0, 1.0}
+    assert data.gaussian_patterns(2, 3, key=KEY, dtype=jnp.bfloat16).dtype == jnp.bfloat16
+    # float16 / bfloat16 ±1 input is accepted and computed in float32 (bfloat16 was "must hold numbers")
+    for dtype in (jnp.float16, jnp.bfloat16):
+        flipped = data.flip_bits(jnp.ones(8, dtype), 0.25, key=KEY)
+        assert flipped.dtype == jnp.float32 and int(jnp.sum(flipped == -1)) == 2
+    # raw uint32[2] keys and new-style keys both still work
+    assert data.binary_patterns(1, 3, key=jax.random.PRNGKey(1)).shape == (1, 3)

@@ -458,3 +458,72 @@ def test_two_layer_hierarchical_memory_equals_its_direct_and_reduced_forms():
     np.testing.assert_allclose(run1.final["v"], x, atol=1e-4)
     np.testing.assert_array_equal(np.sign(x), xi[1])
     assert np.all(np.diff(np.asarray(run2.energies)) <= 1e-5)
+
+
+@pytest.mark.parametrize(
+    "make, exc, match",
+    [
+        (lambda: Layer(5.5, L.Identity()), TypeError, "shape must be an integer or a tuple of integers .* got float"),
+        (lambda: Layer(None, L.Identity()), TypeError, "shape must be an integer or a tuple of integers .* got NoneType"),
+        (lambda: Layer("ab", L.Identity()), TypeError, "shape must be an integer or a tuple of integers .* got str"),
+        (lambda: Layer((3, 2.5), L.Identity()), TypeError, "shape must be an integer, got float"),
+        (lambda: Layer(True, L.Identity()), TypeError, "shape must be an integer or a tuple"),
+        (lambda: Layer(3, L.Identity(), tau=1e39), ValueError, "tau has a value of magnitude 1e\\+39, beyond the largest float32"),
+        (lambda: ConvSynapse(jnp.ones((1, 1, 3, 3)), strides=2), TypeError, "strides must be a pair of integers .* such as \\(2, 2\\), got int"),
+        (lambda: ConvSynapse(jnp.ones((1, 1, 3, 3)), strides=(1, 1, 1)), ValueError, "strides must be a pair of integers"),
+        (lambda: ConvSynapse(jnp.ones((1, 1, 3, 3)), strides=(0, 1)), ValueError, "strides must be >= 1"),
+        (lambda: DenseSynapse(np.full((3, 2), 1e39)), ValueError, "W has a value of magnitude 1e\\+39, beyond the largest float32"),
+        (lambda: BiasSynapse(np.array([0.0, -1e39])), ValueError, "b has a value of magnitude 1e\\+39"),
+        (lambda: MemorySynapse(np.full((2, 3), 1e39), L.Identity()), ValueError, "memories has a value of magnitude"),
+        (lambda: AttentionSynapse(jnp.ones((1, 2, 3)), jnp.ones((1, 2, 3)), beta=1e39), ValueError, "beta has a value of magnitude"),
+        (lambda: DenseSynapse(np.ones((3, 2), np.complex64)), TypeError, "W must hold real numbers, got complex"),
+        (lambda: Graph(_layers(), {"W": DenseSynapse(jnp.ones((6, 4)))}, None), TypeError,
+         "connections must be a list of tuples \\(synapse name, layer name, ...\\).* got NoneType"),
+        (lambda: Graph(_layers(), {"W": DenseSynapse(jnp.ones((6, 4)))}, "W"), TypeError,
+         "connections must be a list of tuples .* got str 'W'"),
+        (lambda: Graph(_layers(), {"W": DenseSynapse(jnp.ones((6, 4)))}, [("W", "v", 3)]), ValueError,
+         "connections: each connection is \\(synapse name, layer name, ...\\), got \\('W', 'v', 3\\)"),
+        (lambda: Graph(_layers(), {"W": DenseSynapse(jnp.ones((6, 4)))}, [None]), ValueError, "connections: each connection"),
+    ],
+)
+def test_bad_layers_synapses_and_connections_raise_clear_errors(make, exc, match):
+    """These used to fail with raw Python errors ('float' object is not iterable, ...), or to store
+    a finite float64 as inf in float32."""
+    with pytest.raises(exc, match=match):
+        make()
+
+
+def test_connections_may_be_any_sequence_of_tuples():
+    W = DenseSynapse(jnp.ones((6, 4)))
+    for conns in ([("W", "v", "h")], (("W", "v", "h"),), [["W", "v", "h"]], (c for c in [("W", "v", "h")])):
+        assert Graph(_layers(), {"W": W}, conns).connections == (("W", ("v", "h")),)
+
+
+def test_init_checks_its_key_and_scale():
+    g = two_layer_graph()
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="scale must be finite, got nan"):
+        g.init(key=key, scale=float("nan"))
+    with pytest.raises(ValueError, match="scale must be >= 0"):
+        g.init(key=key, scale=-1.0)
+    with pytest.raises(TypeError, match="scale must be a real number"):
+        g.init(key=key, scale="big")
+    with pytest.raises(TypeError, match="key must be a JAX PRNG key such as jax.random.key\\(0\\), got int"):
+        g.init(key=0)
+    with pytest.raises(ValueError, match="key must be one key, not a batch of keys: got a key array of shape \\(2,\\)"):
+        g.init(key=jax.random.split(key, 2))
+    xs = g.init(key=key, scale=0.5)
+    assert set(xs) == {"v", "h"} and all(jnp.all(jnp.isfinite(x)) for x in xs.values())
+    np.testing.assert_array_equal(g.init(key=key, scale=0.0)["v"], jnp.zeros(6))
+
+
+def test_states_beyond_float32_are_refused_not_turned_into_inf():
+    """float64 1e39 is finite, so it passed the finiteness check, then became inf in float32."""
+    g = two_layer_graph()
+    xs = {"v": np.zeros(6), "h": np.array([0.0, 1e39, 0.0, 0.0])}
+    match = "state of layer 'h' has a value of magnitude 1e\\+39, beyond the largest float32"
+    for call in (g.energy, g.gradient, lambda s: descend(g, s, steps=2)):
+        with pytest.raises(ValueError, match=match):
+            call(xs)
+    # just inside the range is still accepted
+    assert jnp.isfinite(g.energy({"v": np.zeros(6), "h": np.full(4, 1e3)}))

@@ -243,3 +243,146 @@ def test_exponential_is_finite_and_differentiable_within_its_range():
     np.testing.assert_allclose(jax.grad(lag)(x), lag.activation(x), rtol=1e-6)
     # Under jit there is no check (documented): beyond the range the value is inf, not an error.
     assert jax.jit(lambda v: lag.activation(v))(jnp.array([1e3]))[0] == jnp.inf
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input and numerical range (issue 19)
+# --------------------------------------------------------------------------------------------
+
+METHODS = ["__call__", "activation", "dual", "energy"]
+
+
+@pytest.mark.parametrize("lag", all_lagrangians(), ids=IDS)
+@pytest.mark.parametrize(
+    "x, exc, match",
+    [
+        (jnp.array([1.0, jnp.nan, 0.5]), ValueError, "x contains NaN or infinite values"),
+        (jnp.array([jnp.inf, 0.0, 0.5]), ValueError, "x contains NaN or infinite values"),
+        (np.array([1e39, 0.0, 0.5]), ValueError, r"x has a value of magnitude 1e\+39, beyond the largest float32"),
+        ("a", TypeError, "x must be an array of numbers, got str"),
+        (None, TypeError, "x must be an array of numbers, got NoneType"),
+        ([[1.0, 2.0], [3.0]], TypeError, "x must be an array of numbers"),
+        (np.array([1 + 2j, 0, 0]), TypeError, "x must hold real numbers, got complex"),
+    ],
+    ids=["nan", "inf", "beyond-float32", "str", "None", "ragged", "complex"],
+)
+def test_every_method_refuses_bad_states(lag, x, exc, match):
+    """NaN, ∞, strings, None and float64 beyond float32 used to pass through (NaN out) or fail deep
+    inside jnp (e.g. 'Only integer scalar arrays ...' for Tanh().activation("a"))."""
+    for method in METHODS:
+        with pytest.raises(exc, match=match):
+            getattr(lag, method)(x)
+
+
+def test_checks_skip_traced_values():
+    """Inside jit/grad/vmap nothing is checked (no host sync): NaN comes out as NaN."""
+    lag = L.Tanh(1.0)
+    assert jnp.isnan(jax.jit(lambda x: lag(x))(jnp.array([jnp.nan])))
+    assert jnp.isnan(jax.vmap(lag.dual)(jnp.array([[jnp.nan]]))[0])
+    np.testing.assert_allclose(jax.grad(lag)(jnp.array([0.3])), jnp.tanh(0.3), rtol=1e-6)
+
+
+def test_low_precision_states_are_computed_in_float32():
+    x16 = jnp.array([0.5, -1.0, 2.0], jnp.float16)
+    for lag in (L.Identity(), L.Tanh(2.0), L.Softmax(1.0)):
+        out = lag.activation(x16)
+        assert out.dtype == jnp.float32
+        np.testing.assert_array_equal(out, lag.activation(x16.astype(jnp.float32)))
+    assert L.Identity()(jnp.array([1.0, 1.0], jnp.bfloat16)).dtype == jnp.float32
+
+
+def test_neuron_energy_refuses_bad_xhat():
+    """x̂ carries the gradient (∂E/∂x̂ = x); the value comes from x alone, so a bad x̂ used to pass."""
+    tanh, x = L.Tanh(1.0), jnp.array([0.5, -0.2])
+    with pytest.raises(TypeError, match="xhat must be an array, the activation lagrangian.activation\\(x\\), got None"):
+        L.neuron_energy(tanh, None, x)
+    with pytest.raises(ValueError, match="xhat contains NaN or infinite values"):
+        L.neuron_energy(tanh, jnp.array([jnp.nan, 0.0]), x)
+    with pytest.raises(TypeError, match="xhat must be an array of numbers, got str"):
+        L.neuron_energy(tanh, "ab", x)
+    with pytest.raises(ValueError, match="x contains NaN"):
+        L.neuron_energy(tanh, tanh.activation(x), jnp.array([jnp.nan, 0.0]))
+    with pytest.raises(TypeError, match="lagrangian must be an amtutor.lagrangians.Lagrangian, got str"):
+        L.neuron_energy("tanh", x, x)
+    # and a traced NaN x̂ is not checked (jit keeps working, with no sync)
+    assert jnp.isfinite(jax.jit(L.neuron_energy)(tanh, jnp.array([jnp.nan, 0.0]), x))
+
+
+def test_parameters_beyond_float32_are_refused():
+    with pytest.raises(ValueError, match="beta has a value of magnitude 1e\\+39, beyond the largest float32"):
+        L.Tanh(1e39)
+    with pytest.raises(ValueError, match="gamma has a value of magnitude"):
+        L.SphericalNorm(gamma=1e39)
+    with pytest.raises(ValueError, match="delta has a value of magnitude 1e\\+39"):
+        L.LayerNorm(delta=np.array([0.0, 1e39]))
+
+
+def _log_cosh_64(y):
+    y = np.abs(np.asarray(y, np.float64))
+    return y + np.log1p(np.exp(-2 * y)) - np.log(2.0)
+
+
+def test_tanh_lagrangian_is_accurate_at_small_beta_x():
+    """log cosh y = |y| + log1p(e^{-2|y|}) − log 2 cancelled for |y| ≲ 1e-3: Tanh(1e-4)(±1) was 0
+    (true 5e-5) and d/dβ at βx = 1e-6 was 7% off. Against float64 (½ log1p(sinh² y) there)."""
+    y = np.array([1e-12, 1e-8, 1e-6, 1e-4, 1e-3, 0.1, 0.5, 0.99])
+    ref = 0.5 * np.log1p(np.sinh(y) ** 2)  # float64, accurate at small y
+    got = np.array([float(L.Tanh(1.0)(jnp.array([v]))) for v in y])
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+    assert float(L.Tanh(1e-4)(jnp.array([1.0, -1.0]))) == pytest.approx(1e-4, rel=1e-6)
+    # gradients: in x it is tanh(βx); in β it is x tanh(βx)/β − log cosh(βx)/β²
+    for beta, x in [(1e-6, 1.0), (1e-4, 2.0), (0.5, 1e-3), (0.3, 1.0)]:
+        gx = jax.grad(lambda v: L.Tanh(beta)(v))(jnp.array([x]))[0]
+        np.testing.assert_allclose(gx, np.tanh(beta * x), rtol=1e-6)
+        gb = jax.grad(lambda b: L.Tanh(b)(jnp.array([x])))(jnp.float32(beta))
+        y64 = np.float64(beta) * x
+        want = x * np.tanh(y64) / beta - 0.5 * np.log1p(np.sinh(y64) ** 2) / beta**2
+        np.testing.assert_allclose(gb, want, rtol=1e-4)
+
+
+def test_tanh_lagrangian_keeps_its_old_values_at_large_beta_x():
+    """For |βx| >= 1 the overflow-free form is unchanged, bit for bit."""
+    x = jnp.array([1.0, -3.0, 7.5, 40.0, -1e3])
+    for beta in (1.0, 2.0, 1e4):
+        y = beta * x
+        old = jnp.sum(jnp.abs(y) + jnp.log1p(jnp.exp(-2.0 * jnp.abs(y))) - jnp.log(2.0)) / jnp.float32(beta)
+        assert L.Tanh(beta)(x) == old
+
+
+def test_sigmoid_energy_is_accurate_in_the_tail():
+    """(1/β)[s log s + (1−s) log(1−s)] lost its larger term once 1 − s rounded to 0: 50% error at
+    βx = 30. Against float64 over βx in [−80, 80]."""
+    y = np.concatenate([-np.geomspace(80, 1e-3, 40), [0.0], np.geomspace(1e-3, 80, 40)])
+    s = 1 / (1 + np.exp(-y))
+    r = 1 / (1 + np.exp(y))
+    ref = s * -np.log1p(np.exp(-y)) + r * -np.log1p(np.exp(y))
+    ref = np.where(np.abs(y) > 30, -(np.abs(y) + 1) * np.exp(-np.abs(y)), ref)  # the tail, to O(e^{-2|y|})
+    got = np.array([float(L.Sigmoid(1.0).dual(jnp.array([v]))) for v in y])
+    tiny = np.abs(ref) < 1e-37  # below float32's normal range: only absolute accuracy is possible
+    np.testing.assert_allclose(got[~tiny], ref[~tiny], rtol=1e-5)
+    np.testing.assert_allclose(got[tiny], ref[tiny], atol=1e-44)
+    assert float(L.Sigmoid(1.0).dual(jnp.array([30.0]))) == pytest.approx(-31 * np.exp(-30.0), rel=1e-5)
+
+
+def test_overflowing_beta_x_gives_the_limits_not_nan():
+    """x finite but βx = ±inf in float32: softmax, and the tanh/sigmoid energies, were NaN."""
+    x = jnp.array([1e38, -1e38, 0.0])
+    np.testing.assert_array_equal(L.Softmax(10.0).activation(x), [1.0, 0.0, 0.0])
+    assert L.Softmax(10.0).dual(x) == 0.0
+    np.testing.assert_allclose(L.Softmax(10.0)(x), 1e38, rtol=1e-6)
+    np.testing.assert_allclose(L.Tanh(10.0).dual(x), 2 * np.log(2) / 10 + 0.0, rtol=1e-6)  # 0 contributes 0
+    np.testing.assert_allclose(L.Tanh(10.0)(x), 2e38, rtol=1e-6)  # |x| − log 2/β each
+    assert L.Sigmoid(10.0).dual(x) == pytest.approx(np.log(0.5) / 10, rel=1e-6)  # only x = 0 contributes
+    np.testing.assert_allclose(L.Sigmoid(10.0)(x), 1e38, rtol=1e-6)
+    np.testing.assert_array_equal(L.Sigmoid(10.0).activation(x), [1.0, 0.0, 0.5])
+    for lag in (L.Softmax(10.0), L.Tanh(10.0), L.Sigmoid(10.0)):
+        assert jnp.isfinite(lag.energy(x))
+
+
+def test_states_keep_their_float_dtype():
+    """The check casts only what is not a float (ints, bools) or low precision (float16, bfloat16);
+    float32 stays float32 (no silent upcast when float64 is enabled), and NumPy float64 becomes JAX's float."""
+    lag = L.Tanh(1.0)
+    assert lag.activation(jnp.ones(3, jnp.float32)).dtype == jnp.float32
+    assert lag.activation(np.ones(3)).dtype == jnp.result_type(float)
+    assert lag.activation(np.arange(3)).dtype == jnp.result_type(float)

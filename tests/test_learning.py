@@ -125,3 +125,36 @@ def test_errors_name_the_culprit():
         learning.label_energies(g, IMAGES[0], label_scale=0.0)
     with pytest.raises(ValueError, match="dt must be > 0"):
         learning.classify(g, IMAGES[0], dt=0.0)
+
+
+def test_labelled_memory_names_its_own_arguments():
+    """hidden_tau=-1 said "tau", label_beta=nan "beta", image_lagrangian="tanh" "lagrangian", and
+    images beyond float32 "W" (the synapse it became)."""
+    images, labels = np.ones((2, 3)), [0, 1]
+    cases = [
+        (dict(hidden_tau=-1.0), ValueError, "hidden_tau must be > 0, got -1.0"),
+        (dict(label_beta=float("nan")), ValueError, "label_beta must be finite, got nan"),
+        (dict(beta=0.0), ValueError, "beta must be > 0"),
+        (dict(image_lagrangian="tanh"), TypeError, "image_lagrangian must be an amtutor.lagrangians.Lagrangian .* got str"),
+        (dict(label_strength=1e39), ValueError, "label_strength has a value of magnitude 1e\\+39"),
+    ]
+    for options, exc, match in cases:
+        with pytest.raises(exc, match=match):
+            learning.labelled_memory(images, labels, num_classes=2, **options)
+    with pytest.raises(ValueError, match="images has a value of magnitude 1e\\+39, beyond the largest float32"):
+        learning.labelled_memory(np.full((2, 3), 1e39), labels, num_classes=2)
+    with pytest.raises(ValueError, match="images contains NaN"):
+        learning.labelled_memory(np.full((2, 3), np.nan), labels, num_classes=2)
+
+
+def test_clamped_values_and_keys_are_checked():
+    g = small_memory()
+    with pytest.raises(ValueError, match="image contains NaN or infinite values"):
+        learning.clamped_state(g, image=IMAGES[0].at[0].set(jnp.nan))
+    with pytest.raises(ValueError, match="image contains NaN"):
+        learning.classify(g, IMAGES[0].at[0].set(jnp.nan))
+    with pytest.raises(ValueError, match="key must be one key, not a batch of keys"):
+        learning.generate(g, 1, key=jax.random.split(jax.random.key(0), 2))
+    # traced values are not checked: vmap over a batch still works
+    labels = jax.vmap(lambda x: learning.classify(g, x, steps=20).label)(IMAGES[:2])
+    assert labels.shape == (2,)

@@ -43,3 +43,40 @@ def test_image_figures():
         plot.show_image(fig.axes[0], np.ones(15))
     fig = plot.recall_figure(images, np.linspace(0, -1, 8), target=images[0])
     assert len(fig.axes) == 5  # three snapshots, the target, the energy curve
+
+
+@pytest.mark.parametrize(
+    "draw, exc, match",
+    [
+        (lambda ax: plot.image_grid(np.ones((3, 4)), ncols=0), ValueError, "ncols must be >= 1, got 0"),
+        (lambda ax: plot.image_grid(np.ones((3, 4)), ncols=-2), ValueError, "ncols must be >= 1, got -2"),
+        (lambda ax: plot.image_grid(np.ones((3, 4)), ncols=2.5), TypeError, "ncols must be an integer"),
+        (lambda ax: plot.image_grid(np.ones((0, 4))), ValueError, "images is empty"),
+        (lambda ax: plot.image_grid(np.full((3, 4), np.nan)), ValueError, "images contains NaN or infinite values"),
+        (lambda ax: plot.image_grid(np.ones(4)), ValueError, "images must be 2-D or 3-D, got shape \\(4,\\)"),
+        (lambda ax: plot.image_grid(np.ones((3, 4)), titles=["a"]), ValueError, "titles has 1 entries but there are 3 images"),
+        (lambda ax: plot.show_image(ax, np.ones(4), side=0), ValueError, "side must be >= 1, got 0"),
+        (lambda ax: plot.show_image(ax, np.ones(4), side=2.0), TypeError, "side must be an integer"),
+        (lambda ax: plot.show_image(ax, np.array([1.0, np.nan, 1.0, -1.0])), ValueError, "image contains NaN"),
+        (lambda ax: plot.show_image(ax, "ab"), TypeError, "image must be an array of numbers"),
+        (lambda ax: plot.recall_figure(np.full((3, 4), np.nan), np.zeros(3)), ValueError, "snapshots contains NaN"),
+        (lambda ax: plot.recall_figure(np.ones((3, 4)), [0.0, np.nan]), ValueError, "energies contains NaN"),
+        (lambda ax: plot.recall_figure(np.ones((3, 4)), np.zeros(3), target=np.full(4, np.inf)), ValueError, "target contains NaN"),
+        (lambda ax: plot.recall_figure(np.ones((3, 4)), np.zeros(3), max_panels=0), ValueError, "max_panels must be >= 1"),
+    ],
+)
+def test_image_figures_refuse_bad_input(draw, exc, match):
+    """ncols <= 0 and side = 0 were silently replaced (by 1 and the square root), NaN pixels drawn as paper."""
+    import matplotlib.pyplot as plt
+
+    _, ax = plt.subplots()
+    with pytest.raises(exc, match=match):
+        draw(ax)
+    plt.close("all")
+
+
+def test_energy_curves_may_hold_infinities():
+    """A separation that overflows gives ±inf energies; the curve is still drawn (off the axes)."""
+    images = np.ones((2, 4))
+    fig = plot.recall_figure(images, np.array([0.0, -np.inf, -np.inf]))
+    assert len(fig.axes) == 3

@@ -205,3 +205,88 @@ def test_other_bad_inputs():
         sm.gaussian_norm_rate(0.0)
     with pytest.raises(TypeError, match="q must be an array of numbers"):
         sm.rate_function("0.5", "gaussian")
+
+
+# ------------------------------------------------------------------------------ issue 19
+
+
+def test_bad_inputs_that_used_to_come_back_as_nan_or_raw_errors():
+    nan = float("nan")
+    with pytest.raises(ValueError, match="q contains NaN or infinite values"):
+        sm.rem_objective(nan, 1.0, 0.1, "gaussian")  # was -inf
+    with pytest.raises(TypeError, match=r"lam must be a single number here, got an array of shape \(2,\)"):
+        sm.rem_objective(0.1, [1.0, 2.0], 0.1, "gaussian")  # was "only 0-dimensional arrays ..."
+    with pytest.raises(TypeError, match="alpha must be a single number here"):
+        sm.num_patterns([0.1, 0.2], 10)
+    for call in (sm.rem_free_energy, sm.is_condensed, sm.basin_cos_min):
+        with pytest.raises(ValueError, match=r"lam of shape \(2,\) and alpha of shape \(3,\).* do not broadcast"):
+            call([1.0, 2.0], [0.1, 0.2, 0.3], "gaussian")  # was numpy's "shape mismatch"
+    with pytest.raises(ValueError, match=r"rho of shape \(3,\) do not broadcast"):
+        sm.basin_cos_min([1.0, 2.0], 0.1, "gaussian", rho=[1.0, 0.5, 0.2])
+    assert sm.rem_free_energy(np.array([1.0, 2.0])[:, None], [0.1, 0.2, 0.3], "gaussian").shape == (2, 3)
+    with pytest.raises(ValueError, match="math range|asks for P"):
+        sm.num_patterns(1, 1000)
+
+
+@pytest.mark.parametrize(
+    "x, success, level, match",
+    [
+        ([0, float("nan"), 2], [1.0, 0.6, 0.2], 0.5, "x contains NaN or infinite values"),
+        ([0, 1, 2], [1.0, float("nan"), 0.2], 0.5, "success contains NaN or infinite values"),
+        ([], [], 0.5, "x and success need at least 2 points to bracket a crossing, got 0"),
+        ([0.0], [1.0], 0.5, "need at least 2 points"),
+        ([0, 1, 2], [1.0, 0.6, 0.2], 1.5, r"level must lie in \[0.0, 1.0\], got 1.5"),
+        ([0, 1, 2], [1.0, 0.6, 0.2], float("nan"), "level must be finite"),
+    ],
+)
+def test_crossing_point_refuses_bad_input(x, success, level, match):
+    """These all came back as NaN, the documented answer for a curve that never crosses."""
+    with pytest.raises(ValueError, match=match):
+        sm.crossing_point(x, success, level)
+
+
+def test_crossing_point_nan_means_never_crosses():
+    assert math.isnan(sm.crossing_point([0, 1, 2], [1.0, 0.9, 0.8]))
+    assert sm.crossing_point([0, 1, 2], [1.0, 0.9, 0.8], level=0.9) == pytest.approx(1.0)
+
+
+def test_gaussian_alpha_c_at_tiny_lambda():
+    """The bracket [1e-9, α₁] broke for α₁ < 1e-9 (brentq's sign error); α_c → λ as λ → 0."""
+    for lam in (1e-9, 1e-12, 1e-30, 1e-300):
+        value = sm.gaussian_alpha_c(lam)
+        assert 0 < value <= sm.alpha_1(lam, "gaussian")
+        assert value == pytest.approx(lam, rel=1e-3)
+    assert sm.gaussian_alpha_c(0.5) == pytest.approx(sm.gaussian_alpha_c(0.5))  # unchanged path
+    with pytest.raises(ValueError, match="lam must be >= 1e-300 for gaussian_alpha_c"):
+        sm.gaussian_alpha_c(1e-310)
+
+
+def _decimal():
+    import decimal
+
+    decimal.getcontext().prec = 500
+    return decimal.Decimal
+
+
+def test_binary_rate_is_accurate_and_non_negative_at_small_q():
+    """0.5[(1+q)ln(1+q) + (1−q)ln(1−q)] cancelled: I(1e-8) was −5.5e-18. Against 500-digit decimals."""
+    D = _decimal()
+    for q in (1e-12, 1e-8, 1e-4, 0.1, 0.3, 0.49, 0.51, 0.9, 0.999):
+        Q = D(q)
+        ref = float(((1 + Q) * (1 + Q).ln() + (1 - Q) * (1 - Q).ln()) / 2)
+        assert sm.rate_function(q, "binary") == pytest.approx(ref, rel=1e-14)
+        assert sm.rate_function(-q, "binary") == sm.rate_function(q, "binary")
+    assert sm.rate_function(1.0, "binary") == pytest.approx(math.log(2))
+
+
+def test_spherical_cumulant_is_finite_and_accurate_at_large_lambda():
+    """½ log1p(−q*²) hit log(0) = −∞ from λ = 1e16 (and q* = 0 from λ ~ 1e154). Against 500-digit decimals."""
+    D = _decimal()
+    for lam in (0.5, 3.0, 1e3, 1e4, 1.5e4, 1e8, 1e16, 1e50, 1e101, 1e200, 1e300):
+        L_ = D(lam)
+        q = 2 * L_ / (1 + (1 + 4 * L_ * L_).sqrt())
+        ref = float(L_ * q + (1 - q * q).ln() / 2)
+        assert sm.cumulant(lam, "spherical") == pytest.approx(ref, rel=1e-14)
+        assert sm.tilted_overlap(lam, "spherical") == pytest.approx(float(q), rel=1e-15)
+    # Λ(λ) = λ − ½ − ½ ln λ + O(1/λ) for large λ
+    assert sm.cumulant(1e7, "spherical") - 1e7 == pytest.approx(-0.5 - 0.5 * math.log(1e7), abs=1e-6)

@@ -179,3 +179,54 @@ def test_other_bad_inputs():
         sims.lse_update(jnp.ones((4, 5)), jnp.ones(3), 1.0)
     with pytest.raises(ValueError, match="lam must be > 0"):
         sims.lse_energy(jnp.ones((4, 5)), jnp.ones(5), 0.0)
+
+
+# ------------------------------------------------------------------------------ issue 19
+
+
+def test_experiment_arguments_that_used_to_be_accepted_or_crash():
+    key = jax.random.key(0)
+    with pytest.raises(TypeError, match="experiment must be a function such as statmech_sims.rem_success"):
+        sims.success_curve("notfn", 1.0, [0.1], 10, key=key)  # was "'str' object is not callable"
+    with pytest.raises(ValueError, match="alphas is empty"):
+        sims.success_curve(sims.rem_success, 1.0, [], 10, key=key, ensemble="gaussian", trials=4)
+    with pytest.raises(ValueError, match="alphas contains NaN"):
+        sims.success_curve(sims.rem_success, 1.0, [0.1, float("nan")], 10, key=key, ensemble="gaussian", trials=4)
+    for threshold in (1.5, 1.0, 0.0):  # 1.5 returned all False
+        with pytest.raises(ValueError, match=r"threshold must lie in \(0.0, 1.0\)"):
+            sims.retrieval_success(1.0, 0.1, 10, ensemble="gaussian", trials=4, key=key, threshold=threshold)
+    with pytest.raises(ValueError, match="targets_per_set must be >= 1, got 0"):  # quietly used 1
+        sims.one_step_success(1.0, 0.1, 10, [0.5], ensemble="gaussian", trials=4, key=key, targets_per_set=0)
+    with pytest.raises(TypeError, match="lam must be a single number, got an array of shape \\(2,\\)"):
+        sims.rem_success(jnp.array([1.0, 2.0]), 0.1, 10, ensemble="gaussian", trials=4, key=key)
+    with pytest.raises(TypeError, match="alpha must be a single number here"):
+        sims.rem_success(1.0, [0.1, 0.2], 10, ensemble="gaussian", trials=4, key=key)
+
+
+def test_rem_success_refuses_sizes_before_allocating():
+    """trials = 10**10 aborted the interpreter (XLA out of memory, 1.7 TB); now refused up front."""
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="trials = 10,000,000,000 needs at least .* more than max_elements = 2,097,152"):
+        sims.rem_success(1.0, 0.1, 10, ensemble="gaussian", trials=10**10, key=key)
+    with pytest.raises(ValueError, match="max_elements must be <= 2,147,483,648"):
+        sims.rem_success(1.0, 0.1, 10, ensemble="gaussian", trials=4, key=key, max_elements=2**40)
+    with pytest.raises(ValueError, match="Gaussian target entries .* pass fixed_norm=True"):
+        sims.rem_success(1.0, 1e-6, 10**6, ensemble="gaussian", trials=4096, key=key, max_elements=2**31)
+
+
+def test_lse_model_checks_its_input_through_the_graph():
+    """lse_energy/lse_update run on the HAMUX graph: NaN, K = 0 and a mismatched D are refused there."""
+    mem = jnp.ones((4, 5))
+    for fn in (sims.lse_energy, sims.lse_update):
+        with pytest.raises(ValueError, match="memories contains NaN or infinite values"):
+            fn(mem.at[0, 0].set(jnp.nan), jnp.ones(5), 1.0)
+        with pytest.raises(ValueError, match="state of layer 'x' contains NaN"):
+            fn(mem, jnp.full(5, jnp.nan), 1.0)
+        with pytest.raises(ValueError, match="memories is empty: store at least one pattern"):
+            fn(jnp.ones((0, 5)), jnp.ones(5), 1.0)
+        with pytest.raises(ValueError, match="state has 3 entries but memories have N = 5"):
+            fn(mem, jnp.ones(3), 1.0)
+        with pytest.raises(ValueError, match="memories must be 2-D"):
+            fn(jnp.ones(5), jnp.ones(5), 1.0)
+    with pytest.raises(ValueError, match="state must be 1-D, got shape \\(2, 5\\)"):
+        sims.lse_energy(mem, jnp.ones((2, 5)), 1.0)
