@@ -95,12 +95,12 @@ def spherical_patterns(num_patterns: int, dim: int, *, key, dtype=jnp.float32) -
     return g * (jnp.sqrt(dim) / jnp.linalg.norm(g, axis=-1, keepdims=True))
 
 
-def flip_bits(pattern, fraction: float, *, key) -> jax.Array:
-    """Flip exactly ``round(fraction * D)`` randomly chosen entries of a ±1 pattern.
+def flip_bits(pattern, flip_fraction: float, *, key) -> jax.Array:
+    """Flip exactly ``round(flip_fraction * D)`` randomly chosen entries of a ±1 pattern.
 
     Args:
         pattern: ±1 array of shape ``(D,)`` or a batch ``(B, D)`` (each row gets its own flips).
-        fraction: fraction of entries to flip, in [0, 1].
+        flip_fraction: fraction of the entries to flip, in [0, 1].
         key: PRNG key.
 
     Returns:
@@ -108,11 +108,11 @@ def flip_bits(pattern, fraction: float, *, key) -> jax.Array:
     """
     pattern = as_array("pattern", pattern, ndim=(1, 2))
     check_pm1("pattern", pattern)
-    fraction = check_probability("fraction", fraction)
+    flip_fraction = check_probability("flip_fraction", flip_fraction)
     check_key("key", key)
     pattern = jnp.asarray(pattern)
     dim = pattern.shape[-1]
-    num_flips = int(round(fraction * dim))
+    num_flips = int(round(flip_fraction * dim))
 
     def flip_one(row, row_key):
         # Ranking random numbers gives a uniformly random subset of exactly num_flips positions.
