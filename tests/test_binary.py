@@ -346,3 +346,17 @@ KEY = jax.random.key(0)
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_log_sum_exp_separation_is_stable_at_any_large_beta():
+    """The score subtracts max(m) before multiplying by β (lagrangians.log_sum_exp), so the stored
+    pattern's energy is exactly -D (the top overlap) however large β is, and recall still works:
+    a fused β·m − max(β·m) used to put the top term off by up to ±1024 from β ≈ 5e6 on."""
+    xi = data.binary_patterns(20, 500, key=jax.random.key(0))
+    query = data.flip_bits(xi[0], 0.1, key=jax.random.key(1))
+    for beta in (1.0, 1e4, 5e6, 3e7, 1e8, 1e30, 1e38):
+        separation = binary.log_sum_exp(beta)
+        # -(1/β) log Σ e^{β m} = -(D + log(1 + Σ_{μ>1} e^{β(m_μ - D)})/β) = -D to float32 for β ≥ 1
+        assert float(binary.energy(xi, xi[0], separation)) == pytest.approx(-500.0, rel=1e-6)
+        recalled = binary.async_recall(xi, query, separation, key=jax.random.key(2)).final
+        assert bool(jnp.all(recalled == xi[0])), beta
