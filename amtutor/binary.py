@@ -267,7 +267,7 @@ def rectified_power(n: int) -> Separation:
     return RectifiedPower(n)
 
 
-def exponential(beta: float = 1.0) -> Separation:
+def exponential(beta: float | Array = 1.0) -> Separation:
     r"""Exponential DenseAM (Demircigil et al.): :math:`E = -\sum_\mu e^{\beta(m_\mu - D)}`.
 
     The textbook energy is :math:`-\sum_\mu e^{\beta m_\mu}`; we multiply it by the constant
@@ -279,7 +279,7 @@ def exponential(beta: float = 1.0) -> Separation:
     return Exponential(beta)
 
 
-def log_sum_exp(beta: float = 1.0) -> Separation:
+def log_sum_exp(beta: float | Array = 1.0) -> Separation:
     r"""Log-sum-exp energy :math:`E = -\tfrac1\beta\log\sum_\mu e^{\beta m_\mu}` (Q = log).
 
     A monotone function of the exponential energy, so it has the same fixed points and the same

@@ -111,7 +111,7 @@ class Layer(eqx.Module):
     lagrangian: Lagrangian
     tau: Float[Array, ""]
 
-    def __init__(self, shape: int | Sequence[int], lagrangian: Lagrangian, *, tau: float = 1.0):
+    def __init__(self, shape: int | Sequence[int], lagrangian: Lagrangian, *, tau: float | Array = 1.0):
         shape = _check_shape(shape)
         if not isinstance(lagrangian, Lagrangian):
             raise TypeError(
@@ -366,7 +366,7 @@ class AttentionSynapse(Synapse):
     exclude_self: bool = eqx.field(static=True)
     arity = 1
 
-    def __init__(self, Wq, Wk, *, beta: float = 1.0, exclude_self: bool = True):
+    def __init__(self, Wq, Wk, *, beta: float | Array = 1.0, exclude_self: bool = True):
         self.Wq = _weights("Wq", Wq, ndim=3)
         self.Wk = _weights("Wk", Wk, ndim=3)
         if self.Wq.shape != self.Wk.shape:

@@ -197,7 +197,7 @@ class Sigmoid(Lagrangian):
 
     beta: Float[Array, ""]
 
-    def __init__(self, beta: float = 1.0):
+    def __init__(self, beta: float | Array = 1.0):
         self.beta = _beta(beta)
 
     def __call__(self, x):
@@ -239,7 +239,7 @@ class Tanh(Lagrangian):
 
     beta: Float[Array, ""]
 
-    def __init__(self, beta: float = 1.0):
+    def __init__(self, beta: float | Array = 1.0):
         self.beta = _beta(beta)
 
     def __call__(self, x):
@@ -292,7 +292,7 @@ class Exponential(Lagrangian):
 
     beta: Float[Array, ""]
 
-    def __init__(self, beta: float = 1.0):
+    def __init__(self, beta: float | Array = 1.0):
         self.beta = _beta(beta)
 
     def __call__(self, x):
@@ -337,7 +337,7 @@ class Softmax(Lagrangian):
     beta: Float[Array, ""]
     axis: int = eqx.field(static=True)
 
-    def __init__(self, beta: float = 1.0, axis: int = -1):
+    def __init__(self, beta: float | Array = 1.0, axis: int = -1):
         self.beta = _beta(beta)
         self.axis = check_int("axis", axis)
 
@@ -383,7 +383,7 @@ class LayerNorm(Lagrangian):
     eps: float = eqx.field(static=True)
     axis: int = eqx.field(static=True)
 
-    def __init__(self, gamma: float = 1.0, delta=0.0, eps: float = 1e-5, axis: int = -1):
+    def __init__(self, gamma: float | Array = 1.0, delta=0.0, eps: float = 1e-5, axis: int = -1):
         self.gamma = _parameter("gamma", gamma)
         delta = as_array("delta", delta, ndim=(0, 1))
         check_finite("delta", delta)
@@ -433,7 +433,7 @@ class SphericalNorm(Lagrangian):
     eps: float = eqx.field(static=True)
     axis: int = eqx.field(static=True)
 
-    def __init__(self, gamma: float = 1.0, eps: float = 1e-5, axis: int = -1):
+    def __init__(self, gamma: float | Array = 1.0, eps: float = 1e-5, axis: int = -1):
         self.gamma = _parameter("gamma", gamma)
         self.eps = check_positive("eps", eps)
         self.axis = check_int("axis", axis)

@@ -83,6 +83,10 @@ def check_ensemble(ensemble, allowed=ENSEMBLES) -> str:
     return ensemble
 
 
+# NumPy arithmetic on a 0-d array returns a NumPy scalar: the private helpers take and give either.
+Real = np.ndarray | np.floating
+
+
 def _values(name: str, x, *, allow_zero: bool) -> np.ndarray:
     """A scalar or array of finite numbers > 0 (or >= 0), as float64."""
     x = np.asarray(as_array(name, x), dtype=np.float64)
@@ -131,7 +135,7 @@ def _out(x):
 # --------------------------------------------------------------------------------------------
 
 
-def _rate(q: np.ndarray, ensemble: str) -> np.ndarray:
+def _rate(q: Real, ensemble: str) -> Real:
     q = np.abs(np.asarray(q, dtype=np.float64))
     if ensemble == "gaussian":
         return q**2 / 2
@@ -162,7 +166,7 @@ def rate_function(q, ensemble: str):
     return _out(_rate(q, ensemble))
 
 
-def _tilted(lam: np.ndarray, ensemble: str) -> np.ndarray:
+def _tilted(lam: Real, ensemble: str) -> Real:
     if ensemble == "gaussian":
         return lam
     if ensemble == "spherical":
@@ -173,7 +177,7 @@ def _tilted(lam: np.ndarray, ensemble: str) -> np.ndarray:
     return np.tanh(lam)
 
 
-def _cumulant(lam: np.ndarray, ensemble: str) -> np.ndarray:
+def _cumulant(lam: Real, ensemble: str) -> Real:
     if ensemble == "gaussian":
         return lam**2 / 2
     if ensemble == "spherical":
@@ -205,7 +209,7 @@ def cumulant(lam, ensemble: str):
     return _out(_cumulant(_lam(lam), ensemble))
 
 
-def _max_overlap(alpha: np.ndarray, ensemble: str) -> np.ndarray:
+def _max_overlap(alpha: Real, ensemble: str) -> Real:
     if ensemble == "gaussian":
         return np.sqrt(2 * alpha)
     if ensemble == "spherical":

@@ -22,8 +22,10 @@ SCRIPT = textwrap.dedent(
         import amtutor.data as data
         import amtutor.hamux as hamux
         import amtutor.lagrangians as L
+        import amtutor.learning as learning
         import amtutor.retrieval as retrieval
         import amtutor.statmech as statmech
+        import amtutor.statmech_sims as sims
 
     import jax
     import jax.numpy as jnp
@@ -56,6 +58,25 @@ SCRIPT = textwrap.dedent(
     continuous.input_current(memories, jnp.tanh(query), binary.power(3))
     continuous.tanh_descent(memories, query, binary.quadratic(), beta=0.5, steps=3)
     continuous.tanh_ode(memories, query, binary.quadratic(), beta=0.5, t1=1.0, saves=3)
+    # trainable parameters are arrays: the hints admit them
+    L.Tanh(jnp.array(2.0)), L.LayerNorm(gamma=jnp.array(1.5)), hamux.Layer(3, L.Identity(), tau=jnp.array(0.5))
+
+    for sep in (binary.quadratic(), binary.power(3), binary.log_sum_exp(jnp.array(5.0)),
+                binary.exponential(0.5), binary.sum_of(lambda m: m**2 / 2)):
+        binary.energy(memories, query, sep)
+        binary.async_recall(memories, query, sep, key=key, sweeps=1)
+        binary.sync_update(memories, query, sep)
+        binary.is_fixed_point(memories, memories[0], sep)
+    retrieval.retrieval_rate(memories, 3, binary.quadratic(), flip_fraction=0.1, draws=2, key=key)
+    capacity.k_max(100, 3, 2.326), capacity.noise_variance(10, 100, 3)
+
+    statmech.alpha_1(1.0, "spherical"), statmech.rem_free_energy(1.0, 0.2, "gaussian")
+    sims.lse_energy(memories, query, 2.0), sims.lse_update(memories, memories[:2], 2.0)
+    sims.retrieval_overlaps(1.0, 0.1, 10, ensemble="spherical", trials=4, key=key)
+
+    images = jax.random.normal(key, (6, 16))
+    labelled = learning.labelled_memory(images, jnp.arange(6) % 3, num_classes=3)
+    learning.classify(labelled, images[0], steps=10)
     print("shapes ok")
     """
 )
