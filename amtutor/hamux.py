@@ -802,7 +802,7 @@ def _descend(graph, xs, dt, t0, args, noise, key, tol, masks, *, steps, clamped_
         return out
 
     def speed(v):
-        return jnp.max(jnp.stack([jnp.max(jnp.abs(a)) if a.size else jnp.zeros(()) for a in v.values()]))
+        return jnp.max(jnp.stack([jnp.max(jnp.abs(a)) for a in v.values()]))
 
     def step(carry, _):
         x, k, done = carry
@@ -891,11 +891,15 @@ def solve(graph: Graph, xs: States, *, t1: float, t0: float = 0.0, clamped=(), s
     elif not adaptive:
         raise ValueError(f"{type(solver).__name__} takes constant steps: give dt0")
     controller = diffrax.PIDController(rtol=rtol, atol=atol) if adaptive else diffrax.ConstantStepSize()
+    # times as arrays: traced, so a new t1 (a slider, a longer run) does not recompile
+    t0, t1 = (jnp.asarray(t, dtype=jnp.float32) for t in (t0, t1))
+    dt0 = None if dt0 is None else jnp.asarray(dt0, dtype=jnp.float32)
     run, result = _solve(graph, xs, t0, t1, masks, args, solver, controller, dt0,
                          clamped_layers=clamped_layers, saves=saves, max_steps=max_steps)
     if _is_concrete(result) and bool(result != diffrax.RESULTS.successful):
         if bool(result == diffrax.RESULTS.max_steps_reached):
-            raise ValueError(f"the solver hit max_steps={max_steps} before t1={t1}: raise max_steps or lower t1")
+            raise ValueError(f"the solver hit max_steps={max_steps} before t1={float(t1):g}: "
+                             "raise max_steps or lower t1")
         raise ValueError(f"the ODE solver failed: {diffrax.RESULTS[result]}")  # pragma: no cover
     return _check_finite_result(run, "the flow left the range of float32")
 

@@ -252,3 +252,14 @@ def test_bad_memory_synapse_arguments():
         MemorySynapse(xi, L.Softmax(1.0), valid=jnp.ones(5))
     with pytest.raises(TypeError, match="needs a Softmax or an elementwise"):
         MemorySynapse(xi, L.Identity(), valid=jnp.ones(5, bool))
+
+
+def test_solve_compiles_once_across_t1():
+    graph = _tanh_softmax_graph(1.0)
+    start = graph.init(key=jax.random.key(9), scale=0.5)
+    solve(graph, start, t1=1.0, saves=3)  # warm up
+    _COMPILES.clear()
+    runs = {t1: solve(graph, start, t1=t1, saves=3) for t1 in (2.0, 0.5, 3.0)}
+    assert len(_COMPILES) == 0, _COMPILES  # (indexing the results below compiles small eager ops)
+    for t1, run in runs.items():
+        assert float(run.times[-1]) == pytest.approx(t1)
