@@ -758,7 +758,7 @@ def descend(graph: Graph, xs: States, *, dt: float = 0.1, steps: int = 100, clam
     xs = graph.check_states(xs)
     clamped_layers, masks = graph._check_clamped(clamped)
     dt = jnp.asarray(check_positive("dt", dt), dtype=jnp.float32)
-    t0 = jnp.asarray(_check_time("t0", t0), dtype=jnp.float32)
+    t0 = jnp.asarray(check_real("t0", t0), dtype=jnp.float32)
     steps = check_int("steps", steps, minimum=0)
     if record_every is not None:
         record_every = check_int("record_every", record_every, minimum=1)
@@ -770,10 +770,6 @@ def descend(graph: Graph, xs: States, *, dt: float = 0.1, steps: int = 100, clam
     run = _descend(graph, xs, dt, t0, args, noise, key, tol, masks,
                    steps=steps, clamped_layers=clamped_layers, record_every=record_every)
     return _check_finite_result(run, f"lower dt (got dt = {float(dt) if _is_concrete(dt) else 'traced'})")
-
-
-def _check_time(name, t):
-    return check_real(name, t)  # one finite real number, any sign
 
 
 @eqx.filter_jit
@@ -874,8 +870,8 @@ def solve(graph: Graph, xs: States, *, t1: float, t0: float = 0.0, clamped=(), s
     _check_graph(graph)
     xs = graph.check_states(xs)
     clamped_layers, masks = graph._check_clamped(clamped)
-    t0 = _check_time("t0", t0)
-    t1 = _check_time("t1", t1)
+    t0 = check_real("t0", t0)
+    t1 = check_real("t1", t1)
     if _is_concrete((t0, t1)) and not float(t1) > float(t0):
         raise ValueError(f"t1 must be > t0 (integrate forward in time), got t0 = {float(t0)}, t1 = {float(t1)}")
     saves = check_int("saves", saves, minimum=2)

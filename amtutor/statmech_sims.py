@@ -58,6 +58,9 @@ _LN2 = math.log(2.0)
 # --------------------------------------------------------------------------------------------
 
 
+LAYER = "x"  # the state's layer in :func:`lse_memory`
+
+
 def lse_memory(memories: Float[Array, "P N"], lam, *, batch: int | None = None, valid=None) -> Graph:
     r"""The log-sum-exp model as a HAMUX graph: one identity layer ``"x"`` (neuron energy ½|x|²)
     and the memories on a :class:`~amtutor.hamux.MemorySynapse` with a ``Softmax(lam)`` separation,
@@ -81,9 +84,6 @@ def lse_memory(memories: Float[Array, "P N"], lam, *, batch: int | None = None, 
                  [("memories", LAYER)])
 
 
-LAYER = "x"  # the state's layer in :func:`lse_memory`
-
-
 def _state(name, state, memories, ndim):
     state = as_array(name, state, ndim=ndim)
     if state.shape[-1] != memories.shape[-1]:
@@ -93,8 +93,7 @@ def _state(name, state, memories, ndim):
 
 def lse_energy(memories: Float[Array, "P N"], state: Float[Array, " N"], lam) -> Float[Array, ""]:
     r""":math:`E(x) = -\frac1\lambda\log\sum_\mu e^{\lambda\xi^\mu\cdot x} + \frac12|x|^2` (log-sum-exp energy),
-    the energy of :func:`lse_memory`."""
-    lam = check_positive("lam", lam)
+    the energy of :func:`lse_memory` (which checks ``lam`` and the memories)."""
     memories = as_array("memories", memories, ndim=2)
     state = _state("state", state, memories, 1)
     return lse_memory(memories, lam).energy({LAYER: state})
@@ -105,7 +104,6 @@ def lse_update(memories: Float[Array, "P N"], state: Float[Array, "... N"], lam)
     patterns as keys and values): one Euler step (dt = τ = 1) of :func:`amtutor.hamux.descend` on
     :func:`lse_memory`. It is also the concave–convex step on :func:`lse_energy`, so the energy never
     increases. ``state`` may be one state (N,) or a batch (B, N)."""
-    lam = check_positive("lam", lam)
     memories = as_array("memories", memories, ndim=2)
     state = _state("state", state, memories, (1, 2))
     graph = lse_memory(memories, lam, batch=None if state.ndim == 1 else state.shape[0])
