@@ -154,13 +154,44 @@ class Quadratic(_SumOfF):
         return "quadratic (Hopfield)"
 
 
-class Power(_SumOfF):
-    """F(x) = xⁿ/n (n >= 2, a static field)."""
+class _Homogeneous(_SumOfF):
+    """A power separation (F(c·x) = cⁿ F(x) for c > 0), scored so that it never overflows.
+
+    Overlaps reach D, so F(D) = Dⁿ/n leaves float32 (3.4e38) quickly: power(15) at D = 500 is
+    2e39. When the largest overlap would make F exceed about 2^96, every overlap is divided by a
+    power of two 2^k first (exact in floating point, so the rounding is unchanged) and the result
+    is multiplied back by 2^(kn) with ``ldexp``. A gain too large for float32 then comes back as
+    ±inf with the right sign, so flip decisions (which compare the sign only) stay exact, while an
+    energy beyond float32 is ±inf (:func:`energy` refuses to return it). Below 2^96 nothing is
+    scaled, so every result there is bit-for-bit what the plain formula gives.
+    """
 
     n: int = eqx.field(static=True)
 
     def __init__(self, n: int):
         self.n = check_int("n", n, minimum=2)
+
+    def _exponent(self, *overlaps):
+        largest = jnp.max(jnp.stack([jnp.max(jnp.abs(m)) for m in overlaps] + [jnp.float32(1)]))
+        exponent = jnp.ceil(jnp.log2(largest) - 96.0 / self.n)
+        return jax.lax.stop_gradient(jnp.maximum(exponent, 0.0)).astype(jnp.int32)
+
+    def _sum_scaled(self, terms, exponent):
+        # 0 * 2^(kn) is an exact tie (0), never the NaN of 0 * inf.
+        return jnp.where(terms == 0, 0.0, jnp.ldexp(terms, exponent * self.n))
+
+    def score(self, m):
+        k = self._exponent(m)
+        return self._sum_scaled(jnp.sum(self.F(jnp.ldexp(m, -k))), k)
+
+    def gain(self, m, delta):
+        k = self._exponent(m, m + delta)
+        x, y = jnp.ldexp(m, -k), jnp.ldexp(m + delta, -k)
+        return self._sum_scaled(jnp.sum(self.F(y) - self.F(x)), k)
+
+
+class Power(_Homogeneous):
+    """F(x) = xⁿ/n (n >= 2, a static field)."""
 
     def F(self, x):
         return x**self.n / self.n
@@ -170,13 +201,8 @@ class Power(_SumOfF):
         return f"power n={self.n}"
 
 
-class RectifiedPower(_SumOfF):
+class RectifiedPower(_Homogeneous):
     """F(x) = max(x, 0)ⁿ/n (n >= 2, a static field)."""
-
-    n: int = eqx.field(static=True)
-
-    def __init__(self, n: int):
-        self.n = check_int("n", n, minimum=2)
 
     def F(self, x):
         return jnp.maximum(x, 0.0) ** self.n / self.n
@@ -355,7 +381,14 @@ def energy(memories, state, separation: Separation) -> Float[Array, "..."]:
     check_separation("separation", separation)
     memories = _memories(memories)
     state = _state("state", state, memories)
-    return _energy(memories, state, separation)
+    result = _energy(memories, state, separation)
+    if not bool(jnp.all(jnp.isfinite(result))):
+        raise ValueError(
+            f"the energy of {separation.name} at D = {memories.shape[1]} is beyond float32's range "
+            "(|E| > 3.4e38; power separations reach K·Dⁿ/n): use a smaller D or n, or compare "
+            "states with async_recall / is_fixed_point, whose flip decisions stay exact at any size"
+        )
+    return result
 
 
 @jax.jit
@@ -393,6 +426,8 @@ class Recall(NamedTuple):
     Attributes:
         final: final state, ``(D,)``.
         energies: the query's energy, then the energy after each proposed flip, ``(steps + 1,)``.
+            An energy beyond float32's range (e.g. ``power(15)`` at D = 500, where Dⁿ/n ≈ 2e39)
+            is recorded as −inf; the flips themselves are still decided exactly.
         snapshots: the state every ``record_every`` steps, ``(steps // record_every + 1, D)``,
             starting with the query itself.
         flips: number of accepted flips, an integer.

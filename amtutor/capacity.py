@@ -130,60 +130,154 @@ def double_factorial(k: int) -> int:
     return int(factorial2(k, exact=True))
 
 
+_LOG_FLOAT64_MAX = math.log(np.finfo(np.float64).max)
+
+
+def _from_log(what: str, log_value, advice: str, direct=None):
+    """The value whose natural log is ``log_value``, or a ValueError saying ``what`` is beyond
+    float64's range (1.8e308).
+
+    Theory values such as Dⁿ⁻¹ and (2n−3)!! overflow float64 long before the arguments stop
+    making sense (D = 1000, n = 200), so their range is judged from logarithms. ``direct``, when
+    given, computes the value the plain way; it is used whenever it does not overflow, so that
+    results that are exact in floating point (9801 = 99²) stay exact.
+    """
+    log_value = np.asarray(log_value, dtype=float)
+    if np.any(log_value > _LOG_FLOAT64_MAX):
+        decades = float(np.max(log_value)) / math.log(10)
+        raise ValueError(f"{what} is about 10^{decades:.1f}, beyond float64's range (1.8e308): {advice}")
+    value = None
+    if direct is not None:
+        try:
+            with np.errstate(over="raise", invalid="raise"):
+                value = np.asarray(direct(), dtype=float)
+        except (OverflowError, FloatingPointError):
+            value = None
+    if value is None or not np.all(np.isfinite(value)):
+        value = np.exp(log_value)
+    return float(value) if value.ndim == 0 else value
+
+
+def _log_double_factorial(k: int) -> float:
+    # k!! = k! / (2^h h!) with h = (k - 1)/2, for odd k
+    return math.lgamma(k + 1) - math.lgamma((k + 1) / 2) - ((k - 1) / 2) * math.log(2)
+
+
+_SMALLER = "use a smaller D or n"
+
+
 def signal(dim: int, n: int) -> float:
     """The signal :math:`f(D-1) = (D-1)^{n-1}` of eq. (2.6): what a stored pattern says about its own bit."""
     dim, n = _check_dim(dim), _check_n(n)
-    return float(dim - 1) ** (n - 1)
+    return _from_log(f"the signal (D-1)^(n-1) for dim={dim}, n={n}", (n - 1) * math.log(dim - 1), _SMALLER,
+                     lambda: float(dim - 1) ** (n - 1))
+
+
+def _log_noise_variance(num_memories, dim, n):
+    return _log_double_factorial(2 * n - 3) + math.log(num_memories) + (n - 1) * math.log(dim)
 
 
 def noise_variance(num_memories: int, dim: int, n: int) -> float:
-    """Leading-order cross-talk noise variance :math:`\\Sigma^2 = (2n-3)!!\\,K D^{n-1}` (eq. 2.14)."""
+    r"""Leading-order cross-talk noise variance :math:`\Sigma^2 = (2n-3)!!\,K D^{n-1}` (eq. 2.14)."""
     num_memories, dim, n = _check_k(num_memories), _check_dim(dim), _check_n(n)
-    return float(double_factorial(2 * n - 3)) * num_memories * float(dim) ** (n - 1)
+    return _from_log(
+        f"the noise variance (2n-3)!! K D^(n-1) for num_memories={num_memories}, dim={dim}, n={n}",
+        _log_noise_variance(num_memories, dim, n),
+        "use a smaller num_memories, D or n",
+        lambda: float(double_factorial(2 * n - 3)) * num_memories * float(dim) ** (n - 1),
+    )
+
+
+_MAX_MOMENT_ORDER = 500  # the exact sum costs O(order³) big-integer operations at worst
+
+
+def _even_block_partitions(order: int, max_blocks: int) -> list[int]:
+    """T(order, j) for j <= max_blocks: the ways to split ``order`` labelled items into j blocks
+    of even size."""
+    table = [[0] * (max_blocks + 1) for _ in range(order + 1)]
+    table[0][0] = 1
+    for r in range(2, order + 1, 2):
+        for j in range(1, min(r // 2, max_blocks) + 1):
+            # the block holding item 1 has an even size s and s − 1 companions out of r − 1
+            table[r][j] = sum(math.comb(r - 1, s - 1) * table[r - s][j - 1] for s in range(2, r + 1, 2))
+    return table[order]
 
 
 def overlap_moment(dim: int, order: int) -> float:
     r"""Exact :math:`\langle\zeta^{\text{order}}\rangle` for :math:`\zeta = \sum_{j=2}^{D}\xi_j`, a sum of D−1 random ±1.
 
-    The generating function is :math:`\langle e^{\tau\zeta}\rangle = \cosh(\tau)^{D-1}` (eq. 2.9); its
-    Taylor coefficients are the binomial sums :math:`2^{-(D-1)}\sum_k \binom{D-1}{k}(D-1-2k)^{\text{order}}`,
-    evaluated here in exact integer arithmetic. Odd moments vanish.
+    The generating function is :math:`\langle e^{\tau\zeta}\rangle = \cosh(\tau)^{D-1}` (eq. 2.9);
+    its Taylor coefficients equal the binomial sums
+    :math:`2^{-(D-1)}\sum_k \binom{D-1}{k}(D-1-2k)^{\text{order}}`. They are evaluated here in exact
+    integer arithmetic in a form whose cost does not grow with D: expanding
+    :math:`(\xi_2+\dots+\xi_D)^{\text{order}}`, only products in which every index appears an even
+    number of times survive, so the moment is :math:`\sum_j T(\text{order}, j)\,(D-1)(D-2)\cdots(D-j)`
+    with T the number of ways to split ``order`` items into j blocks of even size (for order 4:
+    :math:`3(D-1)^2 - 2(D-1)`). Odd moments vanish. ``order`` is at most 500.
     """
     dim = _check_dim(dim)
     order = check_int("order", order, minimum=0)
+    if order > _MAX_MOMENT_ORDER:
+        raise ValueError(f"order must be <= {_MAX_MOMENT_ORDER} (the exact sum costs O(order²)), got {order}")
     if order % 2:
         return 0.0
     m = dim - 1
-    total = sum(math.comb(m, k) * (m - 2 * k) ** order for k in range(m + 1))
-    return float(Fraction(total, 2**m))
+    # Refuse before the exact sum when a lower bound already overflows: every term of the sum is
+    # positive, so the all-pairs term (2p-1)!! m(m-1)...(m-p+1) bounds it below, and so does
+    # P(|zeta| = m) m^order = 2^(1-m) m^order (m = D-1, p = order/2).
+    p = order // 2
+    log_bounds = [(1 - m) * math.log(2) + order * math.log(m)]
+    if p <= m:
+        log_bounds.append(_log_double_factorial(2 * p - 1) + math.lgamma(m + 1) - math.lgamma(m - p + 1)
+                          if p else 0.0)
+    if max(log_bounds) > _LOG_FLOAT64_MAX:
+        raise ValueError(f"the moment <zeta^{order}> for dim={dim} is above 10^{max(log_bounds) / math.log(10):.1f}, "
+                         "beyond float64's range (1.8e308): use a smaller D or order")
+    total, falling = 0, 1
+    # (D-1)(D-2)...(D-j) vanishes once j > D-1, so only j <= D-1 blocks count
+    for j, ways in enumerate(_even_block_partitions(order, min(m, order // 2))):
+        if j:
+            falling *= m - j + 1  # (D-1)(D-2)...(D-j); zero once j > D-1
+        total += ways * falling
+    try:
+        return float(total)  # exact integer, rounded once
+    except OverflowError:
+        raise ValueError(f"the moment <zeta^{order}> for dim={dim} is about 10^{math.log10(total):.1f}, "
+                         "beyond float64's range (1.8e308): use a smaller D or order") from None
 
 
 def overlap_moment_leading(dim: int, p: int) -> float:
-    """Leading order of :math:`\\langle\\zeta^{2p}\\rangle`: :math:`(2p-1)!!\\,D^p` (eq. 2.10)."""
+    r"""Leading order of :math:`\langle\zeta^{2p}\rangle`: :math:`(2p-1)!!\,D^p` (eq. 2.10)."""
     dim = _check_dim(dim)
     p = check_int("p", p, minimum=1)
-    return float(double_factorial(2 * p - 1)) * float(dim) ** p
+    return _from_log(f"(2p-1)!! D^p for dim={dim}, p={p}", _log_double_factorial(2 * p - 1) + p * math.log(dim),
+                     "use a smaller D or p", lambda: float(double_factorial(2 * p - 1)) * float(dim) ** p)
 
 
 def exact_noise_variance(num_memories: int, dim: int, n: int) -> float:
-    """Exact variance of the Taylor-form noise of eq. (2.6): :math:`(K-1)\\langle\\zeta^{2n-2}\\rangle`.
+    r"""Exact variance of the Taylor-form noise of eq. (2.6): :math:`(K-1)\langle\zeta^{2n-2}\rangle`.
 
-    The K−1 terms are independent, each with second moment :math:`\\langle\\zeta^{2n-2}\\rangle`
+    The K−1 terms are independent, each with second moment :math:`\langle\zeta^{2n-2}\rangle`
     (:func:`overlap_moment`); :func:`noise_variance` is its large-K, large-D limit.
     """
     num_memories, dim, n = _check_k(num_memories), _check_dim(dim), _check_n(n)
-    return (num_memories - 1) * overlap_moment(dim, 2 * n - 2)
+    moment = overlap_moment(dim, 2 * n - 2)
+    if num_memories > 1 and moment > np.finfo(np.float64).max / (num_memories - 1):
+        raise ValueError(f"the exact noise variance for num_memories={num_memories}, dim={dim}, n={n} "
+                         "is beyond float64's range (1.8e308): use a smaller num_memories, D or n")
+    return (num_memories - 1) * moment
 
 
 def gaussian_error_probability(num_memories: int, dim: int, n: int) -> float:
     r"""Per-bit flip probability in the Gaussian approximation (eq. 2.15).
 
     :math:`P = g\big(f(D-1)/\Sigma\big)` with :math:`g(y) = \int_y^\infty e^{-t^2/2}dt/\sqrt{2\pi}`,
-    the one-sided tail: a bit flips only when the noise points *against* the signal.
+    the one-sided tail: a bit flips only when the noise points *against* the signal. The ratio is
+    formed from logarithms, so it is finite even where the signal and Σ overflow on their own.
     """
-    s = signal(dim, n)
-    sigma = math.sqrt(noise_variance(num_memories, dim, n))
-    return float(ndtr(-s / sigma))
+    num_memories, dim, n = _check_k(num_memories), _check_dim(dim), _check_n(n)
+    log_ratio = (n - 1) * math.log(dim - 1) - 0.5 * _log_noise_variance(num_memories, dim, n)
+    return float(ndtr(-math.exp(min(log_ratio, _LOG_FLOAT64_MAX))))
 
 
 def _scaled_field_polynomial(n: int) -> np.ndarray:
@@ -280,10 +374,13 @@ def k_max(dim, n: int, epsilon):
         a float when ``dim`` and ``epsilon`` are numbers, else a float array of their broadcast shape.
     """
     n = _check_n(n)
+    log_df = _log_double_factorial(2 * n - 3)
+    what = f"K_max = D^(n-1)/(epsilon² (2n-3)!!) for n={n}"
     if np.ndim(epsilon) == 0 and not hasattr(dim, "shape") and np.ndim(dim) == 0:
         dim = _check_dim(dim)
         epsilon = check_positive("epsilon", epsilon)
-        return float(dim) ** (n - 1) / (epsilon**2 * double_factorial(2 * n - 3))
+        return _from_log(what, (n - 1) * math.log(dim) - log_df - 2 * math.log(epsilon), _SMALLER,
+                         lambda: float(dim) ** (n - 1) / (epsilon**2 * double_factorial(2 * n - 3)))
     dim = np.asarray(as_array("dim", dim), dtype=float)
     epsilon = np.asarray(as_array("epsilon", epsilon), dtype=float)
     if not (np.all(np.isfinite(dim)) and np.all(np.isfinite(epsilon))):
@@ -292,7 +389,8 @@ def k_max(dim, n: int, epsilon):
         raise ValueError(f"dim must be >= 2, got {dim.min()}")
     if np.any(epsilon <= 0):
         raise ValueError(f"epsilon must be > 0, got {epsilon.min()}")
-    return dim ** (n - 1) / (epsilon**2 * double_factorial(2 * n - 3))
+    return _from_log(what, (n - 1) * np.log(dim) - log_df - 2 * np.log(epsilon), _SMALLER,
+                     lambda: dim ** (n - 1) / (epsilon**2 * float(double_factorial(2 * n - 3))))
 
 
 def k_max_no_flips(dim: int, n: int) -> float:
@@ -303,7 +401,9 @@ def k_max_no_flips(dim: int, n: int) -> float:
     :math:`D/(2\ln D)` for the Hopfield network (n = 2), the classical result of McEliece et al.
     """
     dim, n = _check_dim(dim), _check_n(n)
-    return float(dim) ** (n - 1) / (2 * math.log(dim) * double_factorial(2 * n - 3))
+    log_value = (n - 1) * math.log(dim) - math.log(2 * math.log(dim)) - _log_double_factorial(2 * n - 3)
+    return _from_log(f"D^(n-1)/(2 ln D (2n-3)!!) for dim={dim}, n={n}", log_value, _SMALLER,
+                     lambda: float(dim) ** (n - 1) / (2 * math.log(dim) * double_factorial(2 * n - 3)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,6 +472,19 @@ def _aligned_fields(memories, n, batch_size):
     return fn(jnp.float32(memories.shape[1] - 1)) + _aligned_sums(memories, fn, batch_size)
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_fits_float32(what: str, bound: int, memories, n):
+    """Refuse a Monte-Carlo field whose largest possible value would overflow float32."""
+    if bound > _FLOAT32_MAX:
+        num_memories, dim = memories.shape
+        raise ValueError(
+            f"{what} for K={num_memories}, D={dim}, n={n} can reach 10^{math.log10(bound):.1f}, beyond "
+            "float32's range (3.4e38): use a smaller D or n (the theory functions take larger ones)"
+        )
+
+
 def crosstalk_noise(memories, n: int) -> Float[Array, "K D"]:
     r"""The noise term of eq. (2.6) for every stored pattern ν and bit i, aligned with the signal.
 
@@ -381,6 +494,8 @@ def crosstalk_noise(memories, n: int) -> Float[Array, "K D"]:
     """
     n = _check_n(n)
     memories = _check_memories(memories)
+    num_memories, dim = memories.shape
+    _check_fits_float32("the cross-talk noise", num_memories * (dim - 1) ** (n - 1), memories, n)
     return _crosstalk_noise(memories, n, _chunk_size(*memories.shape))
 
 
@@ -395,6 +510,9 @@ def aligned_fields(memories, n: int) -> Float[Array, "K D"]:
     """
     n = _check_n(n)
     memories = _check_memories(memories)
+    num_memories, dim = memories.shape
+    # |n f~(zeta)| <= n f~(D-1) = (D^n - (D-2)^n)/2 for every term of the sum
+    _check_fits_float32("the aligned field", num_memories * (dim**n - (dim - 2) ** n) // 2, memories, n)
     return _aligned_fields(memories, n, _chunk_size(*memories.shape))
 
 
@@ -443,14 +561,31 @@ def _run_trials(num_memories, dim, n, key, trials, kind, *, padded=None, num_eva
     batch_size = _chunk_size(padded, dim)
     keys = jax.random.split(key, trials)
     values = np.asarray(_trials(keys, num_memories, padded, dim, n, kind, num_eval, batch_size), dtype=float)
-    stderr = float(values.std(ddof=1) / math.sqrt(trials)) if trials > 1 else float("nan")
+    stderr = float(values.std(ddof=1) / math.sqrt(trials))  # trials >= 2 (checked by the callers)
     return Estimate(float(values.mean()), stderr, trials)
 
 
-def _check_mc_args(num_memories, dim, n, key, trials):
+_MAX_PATTERN_ELEMENTS = 1 << 28  # one trial's patterns, 1 GB of float32
+_MAX_TRIALS = 100_000
+
+
+def _check_mc_args(num_memories, dim, n, key, trials, kind):
     num_memories, dim, n = _check_k(num_memories), _check_dim(dim), _check_n(n)
     check_key("key", key)
-    trials = check_int("trials", trials, minimum=1)
+    # two trials at least: the standard error is the spread between independent trials
+    trials = check_int("trials", trials, minimum=2, maximum=_MAX_TRIALS, why="(each trial draws fresh patterns)")
+    elements = _padded_size(num_memories) * dim
+    if elements > _MAX_PATTERN_ELEMENTS:
+        raise ValueError(f"num_memories={num_memories} patterns of dim={dim} need {4 * elements / 2**30:.1f} GB "
+                         "per trial, more than the 1 GB allowed: use a smaller num_memories or dim")
+    if kind == "noise":  # the squared noise, up to (K (D-1)^(n-1))^2, is averaged in float32
+        bound, what = (num_memories * (dim - 1) ** (n - 1)) ** 2, "the squared cross-talk noise"
+    else:
+        bound, what = num_memories * (dim**n - (dim - 2) ** n) // 2, "the aligned field"
+    if bound > _FLOAT32_MAX:
+        raise ValueError(f"{what} for num_memories={num_memories}, dim={dim}, n={n} can reach "
+                         f"10^{math.log10(bound):.1f}, beyond float32's range (3.4e38): use a smaller dim or n "
+                         "(noise_variance and gaussian_error_probability take larger ones)")
     return num_memories, dim, n, trials
 
 
@@ -461,7 +596,7 @@ def measured_noise_variance(num_memories: int, dim: int, n: int, *, key, trials:
     (its mean is 0 by symmetry) over all K·D (pattern, bit) pairs; the standard error comes from
     the spread between the independent trials, so it accounts for correlations within a trial.
     """
-    num_memories, dim, n, trials = _check_mc_args(num_memories, dim, n, key, trials)
+    num_memories, dim, n, trials = _check_mc_args(num_memories, dim, n, key, trials, "noise")
     return _run_trials(num_memories, dim, n, key, trials, "noise")
 
 
@@ -471,7 +606,7 @@ def measured_error_probability(num_memories: int, dim: int, n: int, *, key, tria
     Compare with :func:`exact_error_probability` and :func:`gaussian_error_probability`. The
     standard error comes from the spread between the independent trials.
     """
-    num_memories, dim, n, trials = _check_mc_args(num_memories, dim, n, key, trials)
+    num_memories, dim, n, trials = _check_mc_args(num_memories, dim, n, key, trials, "error")
     return _run_trials(num_memories, dim, n, key, trials, "error")
 
 
@@ -512,6 +647,10 @@ def measured_capacity(
     k_high = check_int("k_range[1]", k_range[1], minimum=k_low)
     num_eval = min(patterns_per_trial, k_low)
     trials = max(2, -(-num_bits // (num_eval * dim)))
+    if trials > _MAX_TRIALS:
+        raise ValueError(f"num_bits={num_bits:,} needs {trials:,} trials of {num_eval} patterns, more than "
+                         f"{_MAX_TRIALS:,}: lower num_bits or raise patterns_per_trial")
+    _check_mc_args(k_high, dim, n, key, trials, "error")  # memory and float32 range at the largest K
 
     def is_success(num_memories: int) -> bool:
         rate = _run_trials(num_memories, dim, n, key, trials, "error", padded=k_high, num_eval=num_eval)
@@ -528,5 +667,7 @@ def fit_loglog_slope(x, y) -> tuple[float, float]:
         raise ValueError(f"x and y must have the same length >= 2, got {x.size} and {y.size}")
     if np.any(x <= 0) or np.any(y <= 0) or not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
         raise ValueError("x and y must be finite and > 0 for a log-log fit")
+    if np.ptp(np.log(x)) == 0:
+        raise ValueError(f"x must hold at least two different values for a slope, got {x.tolist()}")
     slope, intercept = np.polyfit(np.log(x), np.log(y), 1)
     return float(slope), float(math.exp(intercept))

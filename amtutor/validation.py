@@ -177,13 +177,19 @@ def check_positive(name: str, value, *, allow_zero: bool = False):
     return value
 
 
-def check_int(name: str, value, *, minimum: int | None = None) -> int:
-    """Return ``value`` as an int after checking it is an integer >= ``minimum``."""
+def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None,
+              why: str = "") -> int:
+    """Return ``value`` as an int after checking it is an integer in [``minimum``, ``maximum``].
+
+    ``why`` (e.g. ``"(memory)"``) is appended to the message when ``maximum`` is exceeded.
+    """
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum:,}{' ' + why if why else ''}, got {value:,}")
     return value
 
 
