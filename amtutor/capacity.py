@@ -63,6 +63,7 @@ __all__ = [
     "exact_noise_variance",
     "gaussian_error_probability",
     "exact_error_probability",
+    "moment_matched_error_probability",
     "epsilon_for_error_rate",
     "k_max",
     "k_max_no_flips",
@@ -345,6 +346,29 @@ def exact_error_probability(num_memories: int, dim: int, n: int, *, max_support:
         threshold = -(-(total - dim + 1) // 2) - 1
         return float(stats.binom.cdf(threshold, total, 0.5)) if threshold >= 0 else 0.0
     return _lattice_tail(dim, n, num_memories, max_support)
+
+
+def moment_matched_error_probability(num_memories: int, dim: int, n: int) -> float:
+    r"""Per-bit flip probability of a Gaussian with the *exact* signal and variance of update (2.2).
+
+    The field of a bit of a stored pattern is :math:`\tilde f(D-1)` plus noise of variance
+    :math:`(K-1)\langle\tilde f(\zeta)^2\rangle` (ζ a sum of D−1 random ±1, moments from
+    :func:`overlap_moment`); this returns the Gaussian tail :math:`g(\text{signal}/\text{s.d.})` of
+    those two exact numbers. :func:`gaussian_error_probability` uses the leading orders instead
+    (signal :math:`(D-1)^{n-1}`, variance :math:`(2n-3)!!KD^{n-1}`) and
+    :func:`exact_error_probability` the exact law, so the gap between this and the exact tail is
+    the non-Gaussian shape of the noise alone.
+    """
+    num_memories, dim, n = _check_k(num_memories), _check_dim(dim), _check_n(n)
+    if num_memories == 1:
+        return 0.0
+    coefficients = [int(c) for c in _scaled_field_polynomial(n)]  # n·f~, highest power first
+    degrees = range(n - 1, -1, -1)
+    signal_value = sum(c * (dim - 1) ** d for c, d in zip(coefficients, degrees))
+    second_moment = sum(a * b * overlap_moment(dim, da + db)
+                        for a, da in zip(coefficients, degrees)
+                        for b, db in zip(coefficients, degrees))
+    return float(ndtr(-signal_value / math.sqrt((num_memories - 1) * second_moment)))
 
 
 def epsilon_for_error_rate(error_rate: float, *, two_sided: bool = False) -> float:

@@ -308,3 +308,21 @@ def test_monte_carlo_bad_input():
         capacity.fit_loglog_slope([1.0, 2.0], [0.0, 1.0])
     with pytest.raises(ValueError, match="same length"):
         capacity.fit_loglog_slope([1.0, 2.0], [1.0])
+
+
+@pytest.mark.parametrize("num_memories, dim, n", [(5, 25, 2), (7, 11, 3), (25, 20, 3), (6, 8, 4)])
+def test_moment_matched_error_probability_by_enumeration(num_memories, dim, n):
+    # Independent of the library's polynomial: the exact field f~(x) = [F(x+1) - F(x-1)]/2 with
+    # F(x) = x^n/n, its second moment over the binomial law of zeta by direct summation.
+    def field(x):
+        return ((x + 1.0) ** n - (x - 1.0) ** n) / (2 * n)
+
+    m = dim - 1
+    zeta = m - 2 * np.arange(m + 1)
+    second = float(np.sum(stats.binom.pmf(np.arange(m + 1), m, 0.5) * field(zeta) ** 2))
+    expected = stats.norm.sf(field(m) / np.sqrt((num_memories - 1) * second))
+    got = capacity.moment_matched_error_probability(num_memories, dim, n)
+    assert got == pytest.approx(expected, rel=1e-9)
+    assert capacity.moment_matched_error_probability(1, dim, n) == 0.0
+    with pytest.raises(ValueError, match="n"):
+        capacity.moment_matched_error_probability(num_memories, dim, 1)
