@@ -11,10 +11,10 @@ Everything here is built on that one definition:
   copy with a fraction ``flip_fraction`` of their bits flipped (one batched recall),
 * :func:`basin_curve` – retrieval probability against the fraction of flipped bits (the width of
   the basins of attraction),
-* :func:`empirical_capacity` – the largest ``K`` whose random patterns are retrieved with
-  probability ≥ ``threshold`` (bisection with :func:`amtutor.capacity.largest_k`),
+* :func:`empirical_capacity` – the largest ``K`` at which a stored random pattern is retrieved
+  with probability ≥ ``threshold`` (bisection with :func:`amtutor.capacity.largest_k`),
 * :func:`predicted_capacity` – the signal-to-noise prediction for that number (eq. 2.17 with the
-  error budget shared among the D bits of a pattern).
+  error budget shared among the D bits of a pattern, or the exact per-bit tail).
 
 With ``flip_fraction = 0`` "retrieved" means "the stored pattern is a fixed point" (no single flip
 lowers the energy): recall started there never moves. That case is checked directly with
@@ -32,8 +32,8 @@ import numpy as np
 from scipy.special import ndtri
 
 from . import binary
-from .capacity import k_max, largest_k
-from .data import binary_patterns, flip_bits
+from .capacity import exact_error_probability, k_max, largest_k
+from .data import flip_bits
 from .validation import (
     as_array,
     check_int,
@@ -203,6 +203,38 @@ def basin_curve(
     )
 
 
+def _pattern_sets(key, num_sets: int, num_patterns: int, dim: int) -> np.ndarray:
+    """``(num_sets, num_patterns, dim)`` random ±1 patterns; set s comes from its own stream
+    seeded by ``key`` and s, filled row by row, so the first K rows of a set are the same for
+    every ``num_patterns`` ≥ K (a larger K only *adds* patterns). Drawn on the host: a JAX
+    draw of a new shape would compile for seconds at every K of a bisection."""
+    words = [int(w) for w in np.asarray(jax.random.key_data(key)).ravel()]
+    sets = [np.random.default_rng([*words, s]).random((num_patterns, dim)) < 0.5
+            for s in range(num_sets)]
+    return np.where(np.stack(sets), 1.0, -1.0).astype(np.float32)
+
+
+def _bucket(size: int) -> int:
+    """The next power of two ≥ ``size``: padded shapes, so a bisection compiles a few times only."""
+    return 1 << (int(size) - 1).bit_length()
+
+
+@partial(jax.jit, static_argnames=("num_tested", "flip_fraction", "sweeps"))
+def _set_successes(memory_sets, keys, separation, num_tested, flip_fraction, sweeps):
+    """Which of the first ``num_tested`` patterns of each set are retrieved, ``(sets, tested)``.
+
+    Rows of zeros pad a set to a common shape: a zero memory has overlap 0 with every state, so
+    it adds the same F(0) to the score before and after any flip and changes no decision (exactly
+    so for Σ F; for the log-sum-exp family the log of the sum is still compared monotonically).
+    """
+    def one(args):
+        memories, key = args
+        return retrieved_exactly(memories, separation, flip_fraction=flip_fraction, key=key,
+                                 probes=num_tested, sweeps=sweeps)
+
+    return jax.lax.map(one, (memory_sets, keys))
+
+
 def empirical_capacity(
     separation: binary.Separation,
     dim: int,
@@ -216,18 +248,25 @@ def empirical_capacity(
     sweeps: int = 3,
     rel_tol: float = 0.0,
 ) -> int:
-    """Largest number K of random ±1 patterns of length ``dim`` retrieved with probability
-    ≥ ``threshold``, searched by bisection over ``[k_min, k_max]``.
+    """Largest number K of random ±1 patterns of length ``dim`` such that *a* stored pattern is
+    retrieved with probability ≥ ``threshold``, searched by bisection over ``[k_min, k_max]``.
 
-    The candidate memories for every K are the first K rows of one pool of ``k_max`` random
-    patterns, and the probed patterns are the first ``probes`` of them, so a larger K only *adds*
-    memories: success falls with K for the same draw (common random numbers), which keeps the
-    bisection of :func:`amtutor.capacity.largest_k` consistent.
+    One criterion at every K: the per-pattern retrieval probability, estimated from at least
+    ``probes`` tests. For K ≥ ``probes`` one set of K random patterns is stored and its first
+    ``probes`` patterns are tested; for K < ``probes`` the tests are spread over
+    ``ceil(probes / K)`` independent sets of K patterns, each testing all of its K patterns. (It is
+    *not* "every stored pattern is retrieved", which is a different, all-patterns criterion.)
+    This is the probability that :func:`predicted_capacity` models.
+
+    Each set of patterns is drawn from its own stream, row by row, so a larger K only *adds*
+    memories to each set: success falls with K for the same draw (common random numbers),
+    which keeps the bisection of :func:`amtutor.capacity.largest_k` consistent.
 
     With ``flip_fraction = 0`` (default) a pattern counts as retrieved when it is a fixed point of
     the dynamics, which is cheap to test; with ``flip_fraction > 0`` each test runs an
-    asynchronous recall (:func:`retrieved_exactly`).
-    Note that ``threshold`` applies to the probed patterns: with 100 probes, 0.99 allows one failure.
+    asynchronous recall (:func:`retrieved_exactly`). With ``probes`` tests, the estimate of a
+    failure probability q has standard error ``sqrt(q (1 - q) / probes)``: resolving the 1% of
+    ``threshold = 0.99`` needs ``probes`` of order a thousand.
 
     Every new K compiles the test afresh (shapes change), so each bisection step costs a fraction
     of a second. ``rel_tol > 0`` trades precision for speed: K is then searched on the geometric
@@ -243,16 +282,23 @@ def empirical_capacity(
     k_min = check_int("k_min", k_min, minimum=1)
     k_max = check_int("k_max", k_max, minimum=k_min)
     threshold = check_probability("threshold", threshold, open_low=True)
-    flip_fraction = check_probability("flip_fraction", flip_fraction)
+    flip_fraction = float(check_probability("flip_fraction", flip_fraction))
     probes = check_int("probes", probes, minimum=1)
+    sweeps = check_int("sweeps", sweeps, minimum=1)
     rel_tol = check_probability("rel_tol", rel_tol, high=np.inf)
     pool_key, trial_key = jax.random.split(key)
-    pool = binary_patterns(k_max, dim, key=pool_key)
 
     def is_success(k: int) -> bool:
-        success = retrieved_exactly(pool[:k], separation, flip_fraction=flip_fraction, key=trial_key,
-                                    probes=probes, sweeps=sweeps)
-        return bool(jnp.mean(success) >= threshold)
+        num_sets = -(-probes // k)  # ceil: at least `probes` tests at every K
+        tested = min(k, probes)
+        # pad K, the sets and the tests to powers of two (zero rows, masked out below)
+        k_pad, sets_pad = _bucket(k), _bucket(num_sets)
+        memory_sets = np.zeros((sets_pad, k_pad, dim), np.float32)
+        memory_sets[:num_sets, :k] = _pattern_sets(pool_key, num_sets, k, dim)
+        keys = jax.random.split(trial_key, sets_pad)
+        success = np.asarray(_set_successes(memory_sets, keys, separation,
+                                            min(k_pad, _bucket(probes)), flip_fraction, sweeps))
+        return bool(success[:num_sets, :tested].mean() >= threshold)
 
     if rel_tol == 0.0:
         return largest_k(is_success, k_min, k_max)
@@ -262,27 +308,49 @@ def empirical_capacity(
     return int(grid[best - 1]) if best >= 1 else k_min - 1
 
 
-def predicted_capacity(n: int, dim, *, threshold: float = 0.99) -> np.ndarray | np.floating:
-    r"""Signal-to-noise prediction of :func:`empirical_capacity` (``flip_fraction = 0``) for F(x) = xⁿ/n.
+def predicted_capacity(n: int, dim, *, threshold: float = 0.99, tail: str = "gaussian"):
+    r"""Prediction of :func:`empirical_capacity` (``flip_fraction = 0``) for F(x) = xⁿ/n.
 
-    Eq. (2.17) of the tutorial, :math:`K_{\max} = D^{n-1}/(\epsilon^2 (2n-3)!!)`, bounds the
-    probability that *one* bit flips. A pattern is retrieved only when none of its D bits flips,
-    which happens with probability about :math:`1 - D\,P(\text{error})`; asking that to be
-    ≥ ``threshold`` gives :math:`P(\text{error}) \le (1-\text{threshold})/D` and
-    :math:`\epsilon = \Phi^{-1}(1 - (1-\text{threshold})/D)` (one-sided tail, as in eq. 2.15).
-    The result grows like :math:`D^{n-1}/\log D`.
+    Both criteria are per pattern: a stored pattern is retrieved (a fixed point) when none of
+    its D bits flips, and by the union bound that fails with probability at most
+    :math:`D\,P(\text{error})`. Asking :math:`D\,P(\text{error}) \le 1 - \text{threshold}`:
+
+    * ``tail="gaussian"`` (default): eq. (2.17) of the tutorial,
+      :math:`K_{\max} = D^{n-1}/(\epsilon^2 (2n-3)!!)` with the one-sided
+      :math:`\epsilon = \Phi^{-1}(1 - (1-\text{threshold})/D)`; it grows like
+      :math:`D^{n-1}/\log D`. A float (array for an array ``dim``).
+    * ``tail="exact"``: the largest integer K with :math:`D\,P(\text{error}) \le
+      1 - \text{threshold}` for the exact per-bit flip probability of
+      :func:`amtutor.capacity.exact_error_probability` (no Gaussian approximation, the exact
+      K − 1 cross-talk terms, signal and tie rule). ``dim`` must be one integer; feasible while
+      the exact noise law fits the lattice of that function (a ``ValueError`` says when not).
 
     Args:
         n: power of the separation function (n ≥ 2).
-        dim: D, a number or an array of them.
+        dim: D, a number or (Gaussian tail) an array of them.
+        threshold: the per-pattern retrieval probability asked for, in (0, 1).
+        tail: ``"gaussian"`` or ``"exact"``.
 
     Returns:
-        The predicted capacity (float array of the shape of ``dim``).
+        The predicted capacity.
     """
     n = check_int("n", n, minimum=2)
+    threshold = check_probability("threshold", threshold, open_low=True, open_high=True)
+    if tail == "exact":
+        dim = check_int("dim", dim, minimum=2)
+        budget = 1.0 - float(threshold)
+
+        def stable(k: int) -> bool:
+            return dim * exact_error_probability(k, dim, n) <= budget
+
+        upper = 2
+        while stable(upper):  # bracket: the exact capacity lies below the first failing K
+            upper *= 2
+        return largest_k(stable, 1, upper)
+    if tail != "gaussian":
+        raise ValueError(f'tail must be "gaussian" or "exact", got {tail!r}')
     dim = np.asarray(as_array("dim", dim), dtype=float)
     if np.any(dim < 2):
         raise ValueError(f"dim must be >= 2, got {dim.min()}")
-    threshold = check_probability("threshold", threshold, open_low=True, open_high=True)
     epsilon = ndtri(1.0 - (1.0 - threshold) / dim)
     return k_max(dim, n, epsilon)  # eq. (2.17), written once, in amtutor.capacity

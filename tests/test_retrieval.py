@@ -72,18 +72,53 @@ def test_basin_curve_shape_and_limits():
 
 
 def test_capacity_brackets_and_monotone_predicate():
-    # The Hopfield capacity of 64-bit random patterns (99% fixed points): a handful.
+    # The Hopfield capacity of 64-bit random patterns (a pattern stable w.p. 99%): a handful.
     k = retrieval.empirical_capacity(binary.quadratic(), 64, key=jax.random.key(0), k_max=40)
     assert 1 <= k < 40
-    # The bisection's answer is consistent with the predicate it used at K and K + 1.
-    pool = data.binary_patterns(40, 64, key=jax.random.split(jax.random.key(0))[0])
-    trial_key = jax.random.split(jax.random.key(0))[1]
+    # The bisection's answer is consistent with the predicate it used at K and K + 1: the same
+    # per-pattern criterion, from ceil(100 / K) independent sets of K patterns (K < 100).
+    pool_key, trial_key = jax.random.split(jax.random.key(0))
 
     def ok(kk):
-        return float(jnp.mean(retrieval.retrieved_exactly(pool[:kk], binary.quadratic(), flip_fraction=0.0,
-                                                          key=trial_key, probes=100))) >= 0.99
+        sets = -(-100 // kk)
+        memories = retrieval._pattern_sets(pool_key, sets, kk, 64)
+        stable = [retrieval.retrieved_exactly(m, binary.quadratic(), flip_fraction=0.0, key=trial_key)
+                  for m in memories]
+        return float(jnp.mean(jnp.concatenate(stable))) >= 0.99
 
     assert ok(k) and not ok(k + 1)
+
+
+def test_capacity_criterion_is_per_pattern_at_every_k():
+    """The same per-pattern probability below and above K = probes: small K is not held to the
+    stricter "every stored pattern is stable" (the bug of a min(probes, K) criterion)."""
+    pool_key, _ = jax.random.split(jax.random.key(3))
+    sets = retrieval._pattern_sets(pool_key, 4, 30, 16)
+    # nested: the first K rows of a set do not depend on how many rows are drawn
+    assert np.array_equal(sets[:, :10], retrieval._pattern_sets(pool_key, 4, 10, 16))
+    assert np.all(np.abs(sets) == 1)
+    # Against the exact-tail theory, which models exactly this probability: n = 2, D = 100.
+    measured = retrieval.empirical_capacity(binary.quadratic(), 100, key=jax.random.key(1),
+                                            k_min=2, k_max=30, probes=1000)
+    exact = retrieval.predicted_capacity(2, 100, tail="exact")
+    # 1000 tests estimate a 1% failure rate to 31% (relative); near threshold log q rises ~6x
+    # faster than log K, so K moves by ~5% per standard error: 2.5 of them plus one integer step.
+    assert abs(measured - exact) <= 0.13 * exact + 1, (measured, exact)
+
+
+def test_predicted_capacity_exact_tail():
+    from amtutor import capacity
+
+    k = retrieval.predicted_capacity(3, 40, tail="exact")
+    # the defining property: the union bound D P(error) <= 1% holds at K and fails at K + 1
+    assert 40 * capacity.exact_error_probability(k, 40, 3) <= 0.01
+    assert 40 * capacity.exact_error_probability(k + 1, 40, 3) > 0.01
+    # n = 3 at D = 40: heavy-tailed cross-talk terms, below the Gaussian prediction
+    assert k < retrieval.predicted_capacity(3, 40)
+    with pytest.raises(ValueError, match="tail"):
+        retrieval.predicted_capacity(3, 40, tail="poisson")
+    with pytest.raises(TypeError):
+        retrieval.predicted_capacity(3, np.array([20, 40]), tail="exact")
 
 
 def test_capacity_rel_tol_grid_is_close_to_exact():
