@@ -219,7 +219,7 @@ def overlap_moment(dim: int, order: int) -> float:
     dim = _check_dim(dim)
     order = check_int("order", order, minimum=0)
     if order > _MAX_MOMENT_ORDER:
-        raise ValueError(f"order must be <= {_MAX_MOMENT_ORDER} (the exact sum costs O(order²)), got {order}")
+        raise ValueError(f"order must be <= {_MAX_MOMENT_ORDER} (the exact sum costs O(order³)), got {order}")
     if order % 2:
         return 0.0
     m = dim - 1
@@ -235,10 +235,10 @@ def overlap_moment(dim: int, order: int) -> float:
         raise ValueError(f"the moment <zeta^{order}> for dim={dim} is above 10^{max(log_bounds) / math.log(10):.1f}, "
                          "beyond float64's range (1.8e308): use a smaller D or order")
     total, falling = 0, 1
-    # (D-1)(D-2)...(D-j) vanishes once j > D-1, so only j <= D-1 blocks count
-    for j, ways in enumerate(_even_block_partitions(order, min(m, order // 2))):
+    # the falling factorial (D-1)(D-2)...(D-j) vanishes once j > D-1, so only j <= D-1 blocks count
+    for j, ways in enumerate(_even_block_partitions(order, min(m, p))):
         if j:
-            falling *= m - j + 1  # (D-1)(D-2)...(D-j); zero once j > D-1
+            falling *= m - j + 1
         total += ways * falling
     try:
         return float(total)  # exact integer, rounded once
@@ -499,13 +499,24 @@ def _aligned_fields(memories, n, batch_size):
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def _check_fits_float32(what: str, bound: int, memories, n):
-    """Refuse a Monte-Carlo field whose largest possible value would overflow float32."""
+def _check_fields_fit_float32(kind: str, num_memories: int, dim: int, n: int, subject: str):
+    """Refuse a Monte-Carlo computation whose largest possible value would overflow float32.
+
+    ``kind`` is ``"noise"`` (the Taylor-form cross-talk, up to K (D-1)^(n-1)), ``"squared noise"``
+    (its square, averaged by :func:`measured_noise_variance`) or ``"field"`` (the aligned field:
+    every term obeys |n f~(zeta)| <= n f~(D-1) = (D^n - (D-2)^n)/2). ``subject`` names the
+    arguments in the message. Bounds are exact Python integers, so the test itself cannot overflow.
+    """
+    noise = num_memories * (dim - 1) ** (n - 1)
+    bound, what = {
+        "noise": (noise, "the cross-talk noise"),
+        "squared noise": (noise**2, "the squared cross-talk noise"),
+        "field": (num_memories * (dim**n - (dim - 2) ** n) // 2, "the aligned field"),
+    }[kind]
     if bound > _FLOAT32_MAX:
-        num_memories, dim = memories.shape
         raise ValueError(
-            f"{what} for K={num_memories}, D={dim}, n={n} can reach 10^{math.log10(bound):.1f}, beyond "
-            "float32's range (3.4e38): use a smaller D or n (the theory functions take larger ones)"
+            f"{what} for {subject}, n={n} can reach 10^{math.log10(bound):.1f}, beyond float32's range "
+            "(3.4e38): use a smaller D or n (noise_variance and gaussian_error_probability take larger ones)"
         )
 
 
@@ -518,8 +529,7 @@ def crosstalk_noise(memories, n: int) -> Float[Array, "K D"]:
     """
     n = _check_n(n)
     memories = _check_memories(memories)
-    num_memories, dim = memories.shape
-    _check_fits_float32("the cross-talk noise", num_memories * (dim - 1) ** (n - 1), memories, n)
+    _check_fields_fit_float32("noise", *memories.shape, n, f"memories of shape {tuple(memories.shape)}")
     return _crosstalk_noise(memories, n, _chunk_size(*memories.shape))
 
 
@@ -534,9 +544,7 @@ def aligned_fields(memories, n: int) -> Float[Array, "K D"]:
     """
     n = _check_n(n)
     memories = _check_memories(memories)
-    num_memories, dim = memories.shape
-    # |n f~(zeta)| <= n f~(D-1) = (D^n - (D-2)^n)/2 for every term of the sum
-    _check_fits_float32("the aligned field", num_memories * (dim**n - (dim - 2) ** n) // 2, memories, n)
+    _check_fields_fit_float32("field", *memories.shape, n, f"memories of shape {tuple(memories.shape)}")
     return _aligned_fields(memories, n, _chunk_size(*memories.shape))
 
 
@@ -602,14 +610,8 @@ def _check_mc_args(num_memories, dim, n, key, trials, kind):
     if elements > _MAX_PATTERN_ELEMENTS:
         raise ValueError(f"num_memories={num_memories} patterns of dim={dim} need {4 * elements / 2**30:.1f} GB "
                          "per trial, more than the 1 GB allowed: use a smaller num_memories or dim")
-    if kind == "noise":  # the squared noise, up to (K (D-1)^(n-1))^2, is averaged in float32
-        bound, what = (num_memories * (dim - 1) ** (n - 1)) ** 2, "the squared cross-talk noise"
-    else:
-        bound, what = num_memories * (dim**n - (dim - 2) ** n) // 2, "the aligned field"
-    if bound > _FLOAT32_MAX:
-        raise ValueError(f"{what} for num_memories={num_memories}, dim={dim}, n={n} can reach "
-                         f"10^{math.log10(bound):.1f}, beyond float32's range (3.4e38): use a smaller dim or n "
-                         "(noise_variance and gaussian_error_probability take larger ones)")
+    _check_fields_fit_float32("squared noise" if kind == "noise" else "field", num_memories, dim, n,
+                              f"num_memories={num_memories}, dim={dim}")
     return num_memories, dim, n, trials
 
 
