@@ -1,6 +1,7 @@
 """The book: every chapter executes (errors fatal), Sphinx warnings are errors, the Colab twins are
 in sync with their MyST sources, and the built HTML has no dead widget controls."""
 
+import html as html_lib
 import os
 import re
 import signal
@@ -116,6 +117,41 @@ def test_unrequested_outputs_are_found():
     assert unrequested_outputs(nb) == [(0, "0.701"), (1, "[<matplotlib.lines.Line2D>]")]
 
 
+FLAT_TABLE_MARKS = ("|---|", "|—|", "|–|")  # a separator row, as typed and as typographed
+
+
+def flat_tables(page_html: str) -> list[str]:
+    """The table separator rows left in a page's text: a Markdown table that was displayed as a
+    cell output (``display(Markdown(...))``) reaches the HTML as one paragraph of pipes, its dashes
+    typographed into em-dashes. Code listings (``<pre>``) are skipped: code may build a table."""
+    text = re.sub(r"<pre\b.*?</pre>", " ", page_html, flags=re.S)
+    text = html_lib.unescape(re.sub(r"<[^>]+>", "", text))
+    text = re.sub(r"\s+", "", text)
+    return [mark for mark in FLAT_TABLE_MARKS if mark in text]
+
+
+def test_flat_tables_are_found():
+    flat = "<p>| λ | a |\n|—|—|\n| 1 | 2 |</p>"
+    typed = "<div><p>| x |</p><p>|---|</p></div>"
+    table = "<table><tr><th>λ</th></tr><tr><td>1</td></tr></table>"
+    code = '<pre><span>rows = ["| λ |", "|---|---|"]</span></pre>'
+    assert flat_tables(flat) == ["|—|"]
+    assert flat_tables(typed) == ["|---|"]
+    assert flat_tables(table + code) == []
+
+
+@pytest.mark.parametrize("source", notebook_sources(), ids=lambda p: p.stem)
+def test_tables_are_not_displayed_as_cell_output(source):
+    """Cheap check on the sources: a computed table is glued (``{glue:md}`` with ``:format: myst``)
+    or rendered as HTML, never shown with ``display(Markdown(...))``, which MyST-NB does not parse."""
+    nb = jupytext.read(source)
+    shown = [i for i, cell in enumerate(nb.cells)
+             if cell.cell_type == "code" and re.search(r"display\(\s*Markdown\(", cell.source)]
+    assert not shown, f"{source.name}: cells {shown} display Markdown; glue it and paste it with glue:md"
+    pasted = re.findall(r"```\{glue:md\}[^\n]*\n(.*?)```", source.read_text(), re.S)
+    assert all(":format: myst" in options for options in pasted), source.name
+
+
 # Kernels of the build: one compute thread each (XLA, OpenMP, BLAS). On 2 shared cores the
 # default pools only oversubscribe the CPU, and the kernel's message threads are starved.
 KERNEL_ENV = {
@@ -200,6 +236,8 @@ def test_book_builds_with_every_chapter_executed(tmp_path):
         assert "{glue:" not in html and "glue:text" not in html, page
         # No dead controls: widget views are removed from the HTML (their cells are tagged).
         assert "application/vnd.jupyter.widget-view+json" not in html, f"live widget left in {page}"
+        # Tables render as tables: no separator row of a Markdown table left in the text.
+        assert not flat_tables(html), f"{page}: a Markdown table rendered as text ({flat_tables(html)})"
     # No stray values under the code: no cell echoes a bare number or a repr nobody asked for.
     stray = {}
     for source in notebook_sources():

@@ -95,6 +95,55 @@ INVERTIBLE = [
 ]
 
 
+def test_energy_gradient_matches_finite_differences_of_the_closed_form():
+    """∂E/∂x̂ = x checked against something other than the custom JVP: central differences, in
+    float64, of the closed-form energy E(x̂) = dual(inverse(x̂)), one coordinate of x̂ at a time.
+
+    Only these activations are invertible; the next test covers the others (ReLU, softmax, layer
+    norm, spherical norm), for which x̂ does not determine x."""
+    h = 1e-6  # central difference: truncation h²·E⁽³⁾ ~ 1e-12, rounding eps·|E|/h ~ 1e-10
+    with jax.enable_x64(True):
+        for lag, inverse, (lo, hi) in INVERTIBLE:
+            xhat = jax.random.uniform(jax.random.key(11), (D,), jnp.float64, lo, hi)
+            x = inverse(xhat)
+            np.testing.assert_allclose(lag.activation(x), xhat, rtol=1e-12)  # the inverse is right
+            energy = lambda y: lag.dual(inverse(y))  # noqa: E731
+            fd = np.array([(energy(xhat + h * e) - energy(xhat - h * e)) / (2 * h)
+                           for e in np.eye(D)])
+            custom = jax.grad(L.neuron_energy, argnums=1)(lag, xhat, x)
+            assert custom.dtype == jnp.float64
+            np.testing.assert_allclose(custom, fd, rtol=1e-7, atol=1e-8, err_msg=lag.name)
+
+
+@pytest.mark.parametrize("index", range(len(all_lagrangians())), ids=IDS)
+def test_energy_derivative_along_the_activation_matches_finite_differences(index):
+    """Every Lagrangian, invertible or not: move the state along x + t·u; the activation moves by
+    v = dx̂/dt and the closed-form energy E = dual(x + t·u) changes at the rate ⟨x, v⟩ (ReLU: the
+    components with x_i < 0 have v_i = 0; softmax and layer norm: v ⊥ 1, so the shift of x that
+    leaves x̂ unchanged does not matter). A central difference of the closed-form dual, in
+    float64, against the custom JVP applied to v (v from forward-mode autodiff of the closed-form
+    activation: a difference quotient of x̂ would lose the digits that ⟨x, v⟩ cancels for layer
+    norm, where |x|·|v| ~ 1 but ⟨x, v⟩ ~ ε)."""
+    with jax.enable_x64(True):
+        lag = all_lagrangians()[index]
+        # β = 1e4: states of order 1/β keep βx = O(1) (saturated, x̂ would not move at all)
+        scale = 1e-4 if getattr(lag, "beta", 1.0) > 100 else 1.0
+        h = 1e-4 * scale  # truncation O(h²/scale²) ~ 1e-8 relative; rounding below that
+        for seed in range(3):
+            kx, ku = jax.random.split(jax.random.key(20 + seed))
+            x = scale * jax.random.normal(kx, (D,), jnp.float64)
+            u = scale * jax.random.normal(ku, (D,), jnp.float64)
+            v = jax.jvp(lag.activation, (x,), (u,))[1]
+            fd = (lag.dual(x + h * u) - lag.dual(x - h * u)) / (2 * h)
+            custom = jax.jvp(lambda y: L.neuron_energy(lag, y, x), (lag.activation(x),), (v,))[1]
+            assert custom.dtype == jnp.float64
+            # measured agreement ≤ 3e-8 relative (truncation); 1e-6 leaves a margin of 30. The
+            # rates are 1e-5 to 5 (layer norm, spherical norm: O(ε), like their energies), so the
+            # absolute floor of 1e-12 is far below the smallest: the check is not 0 = 0.
+            assert float(custom) == pytest.approx(float(fd), rel=1e-6, abs=1e-12), (lag.name, seed)
+            assert abs(float(fd)) > 1e-6
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, len(INVERTIBLE) - 1), st.integers(0, 10_000), st.floats(0.0, 1.0))
 def test_neuron_energy_is_convex_in_the_activation(index, seed, t):
