@@ -221,9 +221,9 @@ class SumOf(_SumOfF):
 
     def __init__(self, function: Callable, label: str):
         if not callable(function):
-            raise TypeError(f"F must be a function of the overlaps, got {type(function).__name__}")
+            raise TypeError(f"F (function) must be a function of the overlaps, got {type(function).__name__}")
         if not isinstance(label, str):
-            raise TypeError(f"name must be a string, got {type(label).__name__}")
+            raise TypeError(f"name (label) must be a string, got {type(label).__name__}")
         self.function = function
         self.label = label
 

@@ -56,7 +56,7 @@ import numpy as np
 from jaxtyping import Array, Float, Int
 
 from .lagrangians import Lagrangian, Softmax, log_sum_exp, neuron_energy
-from .validation import as_array, check_finite, check_fits_float, check_int, check_key, check_positive, check_real
+from .validation import as_array, as_float_array, check_finite, check_fits_float, check_int, check_key, check_positive, check_real
 
 __all__ = [
     "Layer",
@@ -168,6 +168,9 @@ class Synapse(eqx.Module):
 
 def _weights(name, w, ndim=None):
     w = as_array(name, w, ndim=ndim)
+    if w.size == 0:
+        what = "store at least one pattern" if name == "memories" else "a synapse needs at least one weight"
+        raise ValueError(f"{name} is empty: {what} (shape {tuple(w.shape)})")
     check_finite(name, w)
     check_fits_float(name, w, jnp.float32)
     return jnp.asarray(w, dtype=jnp.float32)
@@ -221,8 +224,20 @@ class BiasSynapse(Synapse):
             raise _shape_error(f"bias b of shape {self.b.shape}", names[0], self.b.shape, shapes[0])
 
 
+def _similarity_arguments(memories, xhat):
+    # Shapes are checked at trace time (free under jit); values only when concrete.
+    memories = as_float_array("memories", memories, ndim=2)
+    xhat = as_float_array("xhat", xhat, ndim=1)
+    if memories.shape[0] == 0:
+        raise ValueError("memories is empty: store at least one memory (shape (K, D), K >= 1)")
+    if memories.shape[1] != xhat.shape[0]:
+        raise ValueError(f"xhat has {xhat.shape[0]} entries but the memories have D = {memories.shape[1]}")
+    return memories, xhat
+
+
 def dot_similarity(memories: Float[Array, "K D"], xhat: Float[Array, " D"]) -> Float[Array, " K"]:
     r"""Similarity :math:`S[\xi_\mu, \hat x] = \xi_\mu\cdot\hat x` of one state to each memory."""
+    memories, xhat = _similarity_arguments(memories, xhat)
     return memories @ xhat
 
 
@@ -232,6 +247,7 @@ def negative_squared_distance(memories: Float[Array, "K D"], xhat: Float[Array, 
     Computed from the differences themselves, not as ½(‖x‖² − 2x·ξ + ‖ξ‖²), which cancels badly
     when the state is close to a memory (diffusion at small t, a converged retrieval).
     """
+    memories, xhat = _similarity_arguments(memories, xhat)
     return -0.5 * jnp.sum((xhat - memories) ** 2, axis=-1)
 
 
@@ -281,8 +297,6 @@ class MemorySynapse(Synapse):
 
     def __init__(self, memories, separation, *, similarity: str | Callable = "dot", valid=None):
         self.memories = _weights("memories", memories, ndim=2)
-        if self.memories.shape[0] == 0:
-            raise ValueError("memories is empty: store at least one pattern (shape (K, D) with K >= 1)")
         if isinstance(separation, Lagrangian) or _is_score_separation(separation):
             self.separation = separation
         elif callable(separation):
@@ -523,7 +537,8 @@ class Graph(eqx.Module):
             conns.append((syn_name, layer_names))
         unused = set(synapses) - {c[0] for c in conns}
         if unused:
-            raise ValueError(f"synapses {sorted(unused)} are not used by any connection")
+            raise ValueError(f"synapses {sorted(unused)} are not used by any connection: add them to "
+                             "connections as (synapse, layers), or drop them")
         self.layers = dict(layers)
         self.synapses = dict(synapses)
         self.connections = tuple(conns)

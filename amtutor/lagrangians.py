@@ -73,7 +73,20 @@ def log_sum_exp(z: Float[Array, "..."], beta, *, axis: int = -1, where=None) -> 
     result tends to :math:`\max z + \log(K)/\beta` without overflow. ``where`` (a boolean mask of
     ``z``'s shape) drops entries, e.g. padded memories; if an axis has no entry left the result is −∞.
     The gradient is the softmax of β z (over the kept entries).
+
+    Bad input is refused by name: ``z`` must be a real array with at least one axis (−∞ entries
+    are allowed, NaN and +∞ are not, on concrete values), ``axis`` an integer axis of ``z``, and
+    ``beta`` one finite number > 0. Under ``jit``/``grad`` only the shapes are checked (free).
     """
+    z = as_array("z", z)
+    axis = check_int("axis", axis)
+    if not -z.ndim <= axis < max(z.ndim, 1) or z.ndim == 0:
+        raise ValueError(f"axis = {axis} is not an axis of z (shape {tuple(z.shape)})")
+    if z.shape[axis] == 0 and where is None:
+        raise ValueError(f"z is empty along axis {axis} (shape {tuple(z.shape)}): the log of an empty sum")
+    if not isinstance(z, jax.core.Tracer) and bool(jnp.any(jnp.isnan(z) | (z == jnp.inf))):
+        raise ValueError("z contains NaN or +inf values (entries of -inf, i.e. dropped terms, are allowed)")
+    beta = check_positive("beta", beta)
     top = jnp.max(z, axis=axis, keepdims=True, where=where, initial=-jnp.inf)
     # A row with no finite entry would give inf - inf: shift by 0 there instead.
     top = jax.lax.stop_gradient(jnp.where(jnp.isfinite(top), top, 0.0))

@@ -160,6 +160,8 @@ def _num_classes(graph) -> int:
 
 def _label_state(graph, label, label_scale):
     """``label_scale`` × one-hot(label): a label layer clamped to one class."""
+    if label is None or isinstance(label, (str, bytes, float)):
+        raise TypeError(f"label must be one integer class, got {type(label).__name__}")
     label = jnp.asarray(label)
     if not jnp.issubdtype(label.dtype, jnp.integer) or label.ndim != 0:
         raise TypeError(f"label must be one integer class, got dtype {label.dtype}, shape {label.shape}")

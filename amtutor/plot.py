@@ -35,6 +35,8 @@ def _values(name: str, x, *, ndim=None, curve: bool = False) -> np.ndarray:
     """
     if isinstance(x, (str, bytes)) or x is None:
         raise TypeError(f"{name} must be an array of numbers, got {type(x).__name__}")
+    if np.iscomplexobj(x):
+        raise TypeError(f"{name} must hold real numbers, got complex values: pass x.real or abs(x)")
     try:
         x = np.asarray(x, dtype=np.float32)
     except (TypeError, ValueError) as err:
@@ -58,12 +60,14 @@ def _as_square(image, side: int | None, name: str = "image"):
     side = _count("side", side, allow_none=True)
     side = side or int(round(np.sqrt(image.size)))
     if side * side != image.size:
-        raise ValueError(f"image has {image.size} pixels, not a square of side {side}")
+        raise ValueError(f"{name} has {image.size} pixels per image, not a square of side {side}")
     return image.reshape(side, side)
 
 
 def show_image(ax, image, *, title: str | None = None, side: int | None = None):
     """Draw one ±1 image (``(D,)`` with D a square) on ``ax``: +1 is ink (black), −1 paper (white)."""
+    if not callable(getattr(ax, "imshow", None)):
+        raise TypeError(f"ax must be a matplotlib Axes (e.g. plt.subplots()[1]), got {type(ax).__name__}")
     ax.imshow(_as_square(image, side), cmap="gray_r", vmin=-1, vmax=1, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
@@ -86,7 +90,8 @@ def image_grid(images, *, ncols: int = 10, titles=None, side: int | None = None,
     fig, axes = plt.subplots(nrows, ncols, figsize=(scale * 1.1 * ncols, scale * 1.2 * nrows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < n:
-            show_image(ax, images[i], title=None if titles is None else titles[i], side=side)
+            show_image(ax, _as_square(images[i], side, "images"),
+                       title=None if titles is None else titles[i])
         else:
             ax.axis("off")
     fig.tight_layout()
@@ -120,7 +125,7 @@ def recall_figure(snapshots, energies, *, target=None, snapshot_steps=None, titl
     grid = fig.add_gridspec(2, ncols, height_ratios=[1, 1.1])
     for col, i in enumerate(idx):
         label = "query" if i == 0 else f"step {snapshot_steps[i]}"
-        show_image(fig.add_subplot(grid[0, col]), snapshots[i], title=label)
+        show_image(fig.add_subplot(grid[0, col]), _as_square(snapshots[i], None, "snapshots"), title=label)
     if target is not None:
         show_image(fig.add_subplot(grid[0, ncols - 1]), target, title="stored")
     ax = fig.add_subplot(grid[1, :])

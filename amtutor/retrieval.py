@@ -193,6 +193,8 @@ def basin_curve(
     flip_fractions = as_array("flip_fractions", flip_fractions, ndim=1)
     if flip_fractions.size == 0:
         raise ValueError("flip_fractions is empty: give at least one fraction of flipped bits")
+    for fraction in np.asarray(flip_fractions, dtype=float):
+        check_probability("flip_fractions", float(fraction))
     check_key("key", key)
     return np.asarray(
         [

@@ -60,9 +60,12 @@ __all__ = [
     "condensation_lambda",
     "gaussian_norm_rate",
     "gaussian_alpha_c",
+    "gaussian_failing_norm",
+    "gaussian_target_success",
     "basin_cos_min",
     "num_patterns",
     "crossing_point",
+    "crossing_error",
 ]
 
 ENSEMBLES = ("gaussian", "spherical", "binary")
@@ -371,17 +374,46 @@ def gaussian_norm_rate(rho):
     return _out((rho - 1 - np.log(rho)) / 2)
 
 
-def _gaussian_failure_rate(lam: float, alpha: float) -> float:
-    """Exponent F of Pr(pattern 1 is not retrieved), cheapest of two mechanisms (see gaussian_alpha_c)."""
-
+def _failing_norm(lam: float, alpha: float) -> float:
     def excess(rho):  # ≥ 0 iff a target of norm ρ loses to the typical competitors' sum
         return float(_phi(lam * np.sqrt(rho), alpha, "gaussian")) - lam * rho
 
     # φ(λ√ρ, α)/ρ decreases in ρ, so failing norms form an interval (0, ρ_f].
+    if excess(1e-300) <= 0:  # α = 0: one competitor, no REM sum to beat; no norm fails
+        return 0.0
     high = 1.0
     while excess(high) > 0:
         high *= 2
-    rho_f = optimize.brentq(excess, 1e-300, high, xtol=1e-14)
+    return optimize.brentq(excess, 1e-300, high, xtol=1e-14)
+
+
+def gaussian_failing_norm(lam, alpha):
+    r"""The squared norm :math:`\rho_f` (in units of N) below which a Gaussian target loses, at the
+    REM level, to the typical competitors' sum: :math:`\lambda\rho_f = \varphi(\lambda\sqrt{\rho_f},\alpha)`.
+
+    Given the target's norm ρ, the competitors' overlaps form the REM with λ rescaled to
+    :math:`\lambda\sqrt\rho`, and the self term is λρ; :math:`\varphi(\lambda\sqrt\rho,\alpha)/\rho`
+    falls as ρ grows, so the failing norms are exactly :math:`(0, \rho_f]`.
+    """
+    lam, alpha = _broadcast(lam=_lam(lam), alpha=_alpha(alpha))
+    return _out(np.vectorize(_failing_norm, otypes=[np.float64])(lam, alpha))
+
+
+def gaussian_target_success(lam, alpha, dim: int):
+    r"""Finite-N probability that one Gaussian target is retrieved at the REM level, averaged over
+    its norm: :math:`\Pr[|\xi|^2 > N\rho_f]` with :math:`|\xi|^2 \sim \chi^2_N` and :math:`\rho_f`
+    from :func:`gaussian_failing_norm`.
+
+    Only the target's norm is treated at finite N (the competitors' sum keeps its N → ∞ REM value),
+    so this predicts how the norm fluctuations blur the crossing at :math:`\alpha_1`.
+    """
+    dim = check_int("dim", dim, minimum=1)
+    return _out(special.chdtrc(dim, dim * np.asarray(gaussian_failing_norm(lam, alpha))))
+
+
+def _gaussian_failure_rate(lam: float, alpha: float) -> float:
+    """Exponent F of Pr(pattern 1 is not retrieved), cheapest of two mechanisms (see gaussian_alpha_c)."""
+    rho_f = _failing_norm(lam, alpha)
     small_target = float(gaussian_norm_rate(min(rho_f, 1.0)))
     # One competitor at overlap q = ρ beats the self term; given the target norm, q ~ N(0, ρ/N),
     # rate ρ/2, and e^{αN} tries discount α. The best target norm is ρ = 1/2 (or ρ_f if larger).
@@ -450,6 +482,7 @@ def num_patterns(alpha, dim: int, *, per_pattern: int = 0) -> int:
     """
     alpha = _single("alpha", _alpha(alpha))
     dim = check_int("dim", dim, minimum=2)
+    per_pattern = check_int("per_pattern", per_pattern, minimum=0)
     exponent = alpha * dim
     if exponent > math.log(MAX_PATTERNS) or round(math.exp(exponent)) > MAX_PATTERNS:
         raise ValueError(
@@ -492,3 +525,25 @@ def crossing_point(x, success, level: float = 0.5, *, decreasing: bool = True) -
         if s[i] >= 0 > s[i + 1]:
             return float(x[i] + (x[i + 1] - x[i]) * s[i] / (s[i] - s[i + 1]))
     return float("nan")
+
+
+def crossing_error(x, success, trials: int, level: float = 0.5, *, seed: int = 0,
+                   resamples: int = 2000) -> float:
+    """Sampling error of :func:`crossing_point`: the standard deviation of the crossing when every
+    measured fraction is redrawn from a binomial with ``trials`` trials at that fraction (a
+    parametric bootstrap, seeded by ``seed``). Redraws that never cross are left out (NaN if none
+    crosses); the error of the linear interpolation itself is not included."""
+    crossing_point(x, success, level)  # checks x, success and level
+    success = np.asarray(success, dtype=np.float64)
+    if np.any((success < 0) | (success > 1)):
+        raise ValueError("success must hold measured fractions in [0, 1]")
+    trials = check_int("trials", trials, minimum=1)
+    resamples = check_int("resamples", resamples, minimum=2, maximum=10**6,
+                          why="each resample interpolates the whole curve")
+    seed = check_int("seed", seed, minimum=0)
+    rng = np.random.default_rng(seed)
+    redrawn = rng.binomial(trials, success, size=(resamples, len(success))) / trials
+    crossings = np.array([crossing_point(x, r, level) for r in redrawn])
+    if np.all(np.isnan(crossings)):
+        return float("nan")
+    return float(np.nanstd(crossings))

@@ -15,7 +15,8 @@ Contents
   :func:`lse_energy`, :func:`lse_update`;
 * experiments (JAX, explicit keys, chunked so that no ``P × N`` array is built when only overlaps
   matter): :func:`rem_success` (REM level: overlaps sampled directly), :func:`retrieval_overlaps`
-  and :func:`retrieval_success` (full dynamics with stored patterns), :func:`one_step_success`
+  and :func:`retrieval_success` (full dynamics with stored patterns), :func:`all_patterns_success`
+  (does *every* stored pattern win at the REM level, against the typical one), :func:`one_step_success`
   (basins from a controlled angle) and :func:`success_curve` (a success fraction per load).
 
 Read a measured curve with :func:`amtutor.statmech.crossing_point` and compare it with
@@ -47,6 +48,7 @@ __all__ = [
     "retrieval_overlaps",
     "retrieval_success",
     "success_curve",
+    "all_patterns_success",
     "one_step_success",
 ]
 
@@ -364,6 +366,34 @@ def success_curve(experiment, lam, alphas, dim: int, *, key, **options) -> np.nd
                      for i, a in enumerate(alphas)])
 
 
+def all_patterns_success(lam, alpha, dim: int, *, ensemble: str, trials: int, key) -> tuple[float, float]:
+    r"""All patterns against a typical one, at the REM level (the first step from each pattern).
+
+    Draws ``trials`` sets of :math:`P = e^{\alpha N}` patterns and asks, for every pattern μ of a set,
+    whether its self term beats all the others together,
+    :math:`\lambda|\xi^\mu|^2 > \log\sum_{\nu\ne\mu} e^{\lambda\,\xi^\nu\cdot\xi^\mu}`. Returns
+    ``(all_fraction, typical_fraction)``: the fraction of sets in which every pattern wins (the
+    event that :math:`\alpha_c` is about) and the fraction of all patterns that win (the event that
+    :math:`\alpha_1` is about). Builds the P × P overlaps of each set: cost trials × P² × N.
+    """
+    check_ensemble(ensemble)
+    lam, _ = _check_experiment(ensemble, lam, dim, trials, key, 1.0)
+    patterns = num_patterns(alpha, dim, per_pattern=trials * max(dim, num_patterns(alpha, dim)))
+    keys = jax.random.split(key, trials)
+    xi = jax.vmap(lambda k: _SAMPLERS[ensemble](patterns, dim, key=k))(keys)
+    all_win, typical_win = _all_patterns_wins(xi, lam)
+    return float(all_win), float(typical_win)
+
+
+@jax.jit
+def _all_patterns_wins(xi, lam):
+    gram = lam * jnp.einsum("tpi,tqi->tpq", xi, xi)
+    own = jnp.diagonal(gram, axis1=1, axis2=2)
+    others = jax.nn.logsumexp(jnp.where(jnp.eye(xi.shape[1], dtype=bool), -jnp.inf, gram), axis=2)
+    wins = own > others
+    return jnp.mean(jnp.all(wins, axis=1)), jnp.mean(wins)
+
+
 # --------------------------------------------------------------------------------------------
 # Experiment 3: one-step basins from a controlled angle
 # --------------------------------------------------------------------------------------------
@@ -391,6 +421,8 @@ def one_step_success(lam, alpha, dim: int, cos_theta, *, ensemble: str, trials: 
         raise ValueError(f"unknown criterion {criterion!r}; choose 'weight' or 'overlap'")
     cos_theta = np.asarray(as_array("cos_theta", cos_theta, ndim=1), dtype=np.float32)
     check_finite("cos_theta", cos_theta)
+    if cos_theta.size == 0:
+        raise ValueError("cos_theta is empty: give at least one starting angle")
     if np.any(np.abs(cos_theta) > 1):
         raise ValueError("cos_theta must lie in [-1, 1]")
     # padded patterns (P × N, at most 2P rows) and the weights of every angle and target of one set

@@ -16,6 +16,8 @@ def interact(plot_function, **controls):
 
     Returns the ``ipywidgets.interactive`` object, or ``None`` when ipywidgets is not installed.
     """
+    if not callable(plot_function):
+        raise TypeError(f"plot_function must be a function of the controls, got {type(plot_function).__name__}")
     try:
         import ipywidgets
     except ImportError:
@@ -24,6 +26,15 @@ def interact(plot_function, **controls):
     for control in controls.values():
         if isinstance(control, ipywidgets.ValueWidget) and hasattr(control, "continuous_update"):
             control.continuous_update = False  # recall takes a moment: run on release
+    for name, control in controls.items():
+        # ipywidgets' own message does not say which control it could not build
+        try:
+            built = ipywidgets.interactive.widget_from_abbrev(control, name)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"control {name} = {control!r}: {err}") from None
+        if built is None:
+            raise ValueError(f"control {name} = {control!r} is not a widget or a widget shorthand "
+                             "such as (low, high), (low, high, step), a list of options or a value")
     widget = ipywidgets.interactive(plot_function, **controls)
     from IPython.display import display
 

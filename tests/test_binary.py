@@ -338,8 +338,8 @@ KEY = jax.random.key(0)
         (lambda: binary.async_recall_in_order(MEM, jnp.ones((2, 3)), binary.quadratic(), jnp.arange(3)), ValueError, "query must be 1-D"),
         (lambda: binary.Separation("x", None, None, None), TypeError, "abstract|argument"),
         (lambda: binary.Separation(), TypeError, "abstract"),
-        (lambda: binary.sum_of("x**2"), TypeError, "F must be a function"),
-        (lambda: binary.sum_of(jnp.square, name=3), TypeError, "name must be a string"),
+        (lambda: binary.sum_of("x**2"), TypeError, "F \\(function\\) must be a function"),
+        (lambda: binary.sum_of(jnp.square, name=3), TypeError, "name \\(label\\) must be a string"),
         (lambda: binary.hopfield_energy(jnp.ones((3, 3)), jnp.ones(4)), ValueError, "state has 4 neurons but weights have D = 3"),
     ],
 )
@@ -360,3 +360,41 @@ def test_log_sum_exp_separation_is_stable_at_any_large_beta():
         assert float(binary.energy(xi, xi[0], separation)) == pytest.approx(-500.0, rel=1e-6)
         recalled = binary.async_recall(xi, query, separation, key=jax.random.key(2)).final
         assert bool(jnp.all(recalled == xi[0])), beta
+
+
+# ------------------------------------------------------------------ issue 19: large powers
+
+
+def _exact_flip_gains(memories, state, n):
+    """Energy change of flipping each bit under E = −Σ_μ m_μⁿ, in exact Python integers."""
+    mem = np.asarray(memories, dtype=np.int64)
+    s = np.asarray(state, dtype=np.int64)
+    overlaps = [int(v) for v in mem @ s]
+    gains = []
+    for i in range(len(s)):
+        delta = [-2 * int(row[i]) * int(s[i]) for row in mem]
+        gains.append(-sum((m + d) ** n - m**n for m, d in zip(overlaps, delta)))
+    return np.array([g < 0 for g in gains])  # True where flipping bit i lowers the energy
+
+
+def test_power_15_at_d_500_decides_flips_exactly():
+    """F(m) = m¹⁵ at D = 500 reaches 500¹⁵ ≈ 3e40, beyond float32: the scaled score keeps every
+    flip decision exact (checked against integer arithmetic), so stored patterns are fixed points
+    and a corrupted cue is repaired. Before the fix: is_fixed_point False and no flips at all."""
+    key = jax.random.key(19)
+    mem = data.binary_patterns(4, 500, key=key)
+    sep = binary.power(15)
+    assert bool(binary.is_fixed_point(mem, mem[0], sep))
+    cue = data.flip_bits(mem[0], 0.1, key=jax.random.key(1))
+    lowers = _exact_flip_gains(mem, cue, 15)
+    assert lowers.sum() == 50  # exactly the 10% flipped bits (exact arithmetic)
+    recall = binary.async_recall(mem, cue, sep, key=jax.random.key(2), sweeps=2)
+    np.testing.assert_array_equal(np.asarray(recall.final), np.asarray(mem[0]))
+
+
+def test_energy_beyond_float32_is_refused_but_recall_still_runs():
+    mem = data.binary_patterns(3, 500, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="energy"):
+        binary.energy(mem, mem[0], binary.power(30))  # 500³⁰ ≈ 1e81
+    recall = binary.async_recall(mem, mem[0], binary.power(30), key=jax.random.key(0), sweeps=1)
+    assert np.all(np.isneginf(np.asarray(recall.energies)) | np.isfinite(np.asarray(recall.energies)))

@@ -326,3 +326,67 @@ def test_moment_matched_error_probability_by_enumeration(num_memories, dim, n):
     assert capacity.moment_matched_error_probability(1, dim, n) == 0.0
     with pytest.raises(ValueError, match="n"):
         capacity.moment_matched_error_probability(num_memories, dim, 1)
+
+
+# ------------------------------------------------------------------ issue 19: range and size errors
+
+
+@pytest.mark.parametrize("dim", [2, 3, 7, 30])
+def test_overlap_moment_equals_the_binomial_sum(dim):
+    """The even-block-partition form is exact: it equals 2^-(D-1) Σ_k C(D-1, k)(D-1-2k)^order in
+    integer arithmetic (Fractions avoid any rounding), for every order up to 12."""
+    from fractions import Fraction
+
+    m = dim - 1
+    for order in range(13):
+        direct = Fraction(sum(math.comb(m, k) * (m - 2 * k) ** order for k in range(m + 1)), 2**m)
+        assert capacity.overlap_moment(dim, order) == float(direct), (dim, order)
+
+
+def test_overlap_moment_at_huge_dimension_is_exact_and_immediate():
+    """<ζ²> = D − 1 and <ζ⁴> = 3(D−1)² − 2(D−1) at D = 10⁷ (the binomial sum would take minutes);
+    an order whose moment overflows float64 is refused by a ValueError, not an OverflowError."""
+    assert capacity.overlap_moment(10**7, 2) == 10**7 - 1
+    assert capacity.overlap_moment(10**7, 4) == 3 * (10**7 - 1) ** 2 - 2 * (10**7 - 1)
+    with pytest.raises(ValueError, match="beyond float64"):
+        capacity.overlap_moment(10**7, 200)
+    with pytest.raises(ValueError, match="order must be <= 500"):
+        capacity.overlap_moment(100, 502)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: capacity.signal(10**6, 60), "signal.*beyond float64"),
+    (lambda: capacity.noise_variance(10, 10**6, 60), "noise variance.*beyond float64"),
+    (lambda: capacity.overlap_moment_leading(10**6, 60), "beyond float64"),
+])
+def test_theory_values_beyond_float64_are_refused_by_name(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_theory_values_that_fit_stay_exact_and_tiny_results_stay_finite():
+    """Computed in log space only to judge the range: values that fit are the plain formulas."""
+    assert capacity.signal(100, 3) == 99.0**2
+    assert capacity.noise_variance(50, 100, 3) == 3 * 50 * 100.0**2
+    # the union-bound capacity at n = 200 is astronomically small but representable: no overflow,
+    # no NaN (it used to raise OverflowError inside the Gaussian tail)
+    value = retrieval_predicted(200, 100)
+    assert np.isfinite(value) and 0 < value < 1e-30
+
+
+def retrieval_predicted(n, dim):
+    from amtutor import retrieval
+
+    return float(retrieval.predicted_capacity(n, dim))
+
+
+def test_monte_carlo_sizes_are_checked_before_any_work():
+    key = jax.random.key(0)
+    with pytest.raises(ValueError, match="trials must be >= 2"):
+        capacity.measured_noise_variance(8, 16, 2, key=key, trials=1)  # no standard error from one
+    with pytest.raises(ValueError, match="trials must be <= 100,000"):
+        capacity.measured_error_probability(8, 16, 2, key=key, trials=10**6)
+    with pytest.raises(ValueError, match="GB|memory"):
+        capacity.measured_noise_variance(10**5, 10**4, 2, key=key, trials=2)
+    with pytest.raises(ValueError, match="at least two different values"):
+        capacity.fit_loglog_slope([2.0, 2.0, 2.0], [1.0, 2.0, 3.0])

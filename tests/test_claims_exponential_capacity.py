@@ -9,7 +9,6 @@ of a 50% point is a few thousandths; each tolerance below is several times that 
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import optimize, stats
@@ -202,7 +201,7 @@ def test_full_dynamics_crossing_below_alpha_1_and_moving_up_with_n():
         curve = sims.success_curve(sims.retrieval_success, DYN_LAM, a1 + DYN_OFFSETS, int(n), ensemble="spherical",
                                  trials=DYN_TRIALS, key=jax.random.key(2000 + int(n)))
         shifts.append(sm.crossing_point(DYN_OFFSETS, curve))
-        errors.append(_crossing_error(DYN_OFFSETS, curve, DYN_TRIALS, seed=int(n)))
+        errors.append(sm.crossing_error(DYN_OFFSETS, curve, DYN_TRIALS, seed=int(n)))
     shifts, errors = np.array(shifts), np.array(errors)
     assert np.all(shifts < -np.maximum(3 * errors, 0.08)) and np.all(shifts > -0.2)
     steps, step_err = np.diff(shifts), np.sqrt(errors[1:] ** 2 + errors[:-1] ** 2)
@@ -269,22 +268,13 @@ def test_gaussian_rem_level_follows_the_norm_averaged_prediction():
     assert abs(sm.crossing_point(GAUSS_OFFSETS, curve) - sm.crossing_point(GAUSS_OFFSETS, pred)) < 0.02
     above = GAUSS_OFFSETS == 0.1
     assert 0.05 < pred[above][0] < 0.2 and curve[above][0] > 0.03  # retrieved above α₁, not rarely
-    # the chapter's quadrature (through sm.rem_free_energy) agrees with this closed form
+    # the library's prediction (a root of λρ = φ(λ√ρ, α) through sm.rem_free_energy) equals this
+    # closed form, and a quadrature over ρ of the success condition itself (step 2e-4 in ρ)
+    np.testing.assert_allclose(sm.gaussian_target_success(GAUSS["lam"], alphas, GAUSS["dim"]), pred, rtol=1e-9)
     rho = np.linspace(1e-4, 6.0, 30_000)
     w = stats.chi2.pdf(GAUSS["dim"] * rho, GAUSS["dim"]) * GAUSS["dim"] * (rho[1] - rho[0])
     quad = [np.sum(w * (0.5 * rho > sm.rem_free_energy(0.5 * np.sqrt(rho), a, "gaussian"))) for a in alphas]
-    np.testing.assert_allclose(quad, pred, atol=2e-3)  # quadrature step 2e-4 in ρ
-
-
-def _all_retrieved(lam, alpha, dim, *, trials, key):
-    """The chapter's all-patterns test (JAX, chapter seeds)."""
-    p = sm.num_patterns(alpha, dim)
-    xi = jax.random.normal(key, (trials, p, dim))
-    gram = lam * jnp.einsum("tpi,tqi->tpq", xi, xi)
-    self_term = jnp.diagonal(gram, axis1=1, axis2=2)
-    others = jax.nn.logsumexp(jnp.where(jnp.eye(p, dtype=bool), -jnp.inf, gram), axis=2)
-    wins = self_term > others
-    return float(jnp.mean(jnp.all(wins, axis=1))), float(jnp.mean(wins))
+    np.testing.assert_allclose(quad, pred, atol=2e-3)
 
 
 def _all_retrieved_numpy(lam, alpha, dim, trials, rng):
@@ -310,9 +300,11 @@ def test_all_patterns_phase_at_small_n():
     reduce to ρ > 2α; the 0.05 covers the neglected strong-competitor failures and correlations),
     and the 50% points agree within 0.03 (grid step 0.05). A float64 NumPy rerun at N = 16 and
     24 with another random stream shows the same."""
-    sim = np.array([_all_retrieved(AC["lam"], a, AC["dim"], trials=AC["trials"], key=jax.random.key(3500 + i))
+    sim = np.array([sims.all_patterns_success(AC["lam"], a, AC["dim"], ensemble="gaussian", trials=AC["trials"],
+                                              key=jax.random.key(3500 + i))
                     for i, a in enumerate(AC_ALPHAS)])
     p1 = stats.chi2.sf(AC["dim"] * 2 * AC_ALPHAS, AC["dim"])
+    np.testing.assert_allclose(sm.gaussian_target_success(1.0, AC_ALPHAS, AC["dim"]), p1, rtol=1e-9)
     pred = p1 ** np.array([sm.num_patterns(a, AC["dim"]) for a in AC_ALPHAS])
     se = np.sqrt(np.maximum(pred * (1 - pred), 0.25 / AC["trials"]) / AC["trials"])
     assert np.all(np.abs(sim[:, 0] - pred) < 3 * se + 0.05)
@@ -326,9 +318,3 @@ def test_all_patterns_phase_at_small_n():
         low, _ = _all_retrieved_numpy(1.0, 0.1, n, 64, rng)
         high, typical = _all_retrieved_numpy(1.0, 0.3, n, 16, rng)
         assert low >= 0.9 and high == 0.0 and typical > 0.85, n
-
-
-def _crossing_error(offsets, curve, trials, *, seed, resamples=2000):
-    rng = np.random.default_rng(seed)
-    redrawn = rng.binomial(trials, curve, size=(resamples, len(curve))) / trials
-    return np.nanstd([sm.crossing_point(offsets, r) for r in redrawn])

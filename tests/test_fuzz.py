@@ -32,8 +32,6 @@ import pytest
 
 import amtutor
 
-# Work in progress (issue 19): the examples run; the failure list is being worked through.
-pytestmark = pytest.mark.skip(reason="issue 19 fuzz test: in progress, see the closing note")
 
 # ---- which names are fuzzed ---------------------------------------------------------------------
 
@@ -130,6 +128,7 @@ def EXAMPLES():  # noqa: N802 - a table, built lazily so that collection stays c
         "capacity.exact_noise_variance": dict(num_memories=50, dim=100, n=3),
         "capacity.gaussian_error_probability": dict(num_memories=50, dim=100, n=3),
         "capacity.exact_error_probability": dict(num_memories=20, dim=30, n=3),
+        "capacity.moment_matched_error_probability": dict(num_memories=20, dim=30, n=3),
         "capacity.epsilon_for_error_rate": dict(error_rate=0.01),
         "capacity.k_max": dict(dim=100, n=3, epsilon=2.326),
         "capacity.k_max_no_flips": dict(dim=100, n=3),
@@ -166,6 +165,10 @@ def EXAMPLES():  # noqa: N802 - a table, built lazily so that collection stays c
         "statmech.basin_cos_min": dict(lam=0.5, alpha=0.05, ensemble="spherical", rho=1.0),
         "statmech.num_patterns": dict(alpha=0.1, dim=20, per_pattern=0),
         "statmech.crossing_point": dict(x=[0.1, 0.2, 0.3], success=[0.9, 0.5, 0.1], level=0.5),
+        "statmech.crossing_error": dict(x=[0.1, 0.2, 0.3], success=[0.9, 0.5, 0.1], trials=20,
+                                        level=0.5, seed=0, resamples=20),
+        "statmech.gaussian_failing_norm": dict(lam=0.5, alpha=0.1),
+        "statmech.gaussian_target_success": dict(lam=0.5, alpha=0.1, dim=20),
         # statmech_sims
         "statmech_sims.lse_memory": dict(memories=MEM, lam=0.5),
         "statmech_sims.lse_energy": dict(memories=MEM, state=REAL, lam=0.5),
@@ -177,7 +180,9 @@ def EXAMPLES():  # noqa: N802 - a table, built lazily so that collection stays c
                                                 key=KEY, threshold=0.9),
         "statmech_sims.success_curve": dict(experiment=_sims().rem_success, lam=0.5, alphas=[0.1, 0.2],
                                             dim=D, key=KEY, ensemble="gaussian", trials=4),
-        "statmech_sims.one_step_success": dict(lam=0.5, alpha=0.1, dim=D, cos_theta=0.9,
+        "statmech_sims.all_patterns_success": dict(lam=0.5, alpha=0.1, dim=D, ensemble="gaussian",
+                                                   trials=2, key=KEY),
+        "statmech_sims.one_step_success": dict(lam=0.5, alpha=0.1, dim=D, cos_theta=np.array([0.9]),
                                                ensemble="gaussian", trials=2, key=KEY, targets_per_set=2),
         # lagrangians
         "lagrangians.Identity": dict(),
@@ -241,6 +246,13 @@ def _sims():
 # (name, argument, kind) -> why a non-finite number in the result is the right answer.
 NONFINITE_OK = {
     ("statmech.rate_function", "q", "one"): "I(1) = +inf: an overlap of 1 is impossible (documented)",
+    ("statmech.rate_function", "q", "negative"): "I(-1) = +inf, as I(1) (documented: inf for |q| >= 1)",
+    # documented: -inf where no competitor has overlap q (q = ±1 here, or alpha = 0: one pattern)
+    **{("statmech.rem_objective", a, k): "-inf where alpha - I(q) < 0 (documented, for plots)"
+       for a, k in [("q", "negative"), ("q", "ndim+"), ("alpha", "zero")]},
+    # a success curve never crosses level 0 from above: NaN is documented as "never crosses"
+    ("statmech.crossing_point", "level", "zero"): "NaN = the curve never crosses (documented)",
+    ("statmech.crossing_error", "level", "zero"): "NaN = no redrawn curve crosses (documented)",
 }
 
 # (name, argument, kind) -> why a never-valid-looking value is accepted.
@@ -248,7 +260,17 @@ ACCEPTED = {
     # book.glue stores any Python object for the page (strings, None and arrays included).
     **{("book.glue", "value", k): "glue stores any value" for k in ("str", "none", "nan", "inf", "ndim+",
                                                                     "ndim-", "empty", "list")},
-    # widgets.interact forwards controls to ipywidgets, which accepts many control specs.
+    ("book.glue", "value", "complex"): "glue stores any value",
+    # widgets.interact forwards controls to ipywidgets: a string makes a text box.
+    ("widgets.interact", "beta", "str"): "ipywidgets turns a string into a Text control",
+    # dtype=None is NumPy's and JAX's spelling of "the default dtype".
+    ("data.glyph_images", "dtype", "none"): "None means the default float dtype",
+    ("data.digit_images", "dtype", "none"): "None means the default float dtype",
+    # probes=None means every stored pattern (documented default-like value; the default is 100).
+    ("retrieval.basin_curve", "probes", "none"): "None queries every stored pattern (documented)",
+    # an energy curve may be empty or hold ±inf (drawn off the axes): documented in plot._values.
+    ("plot.recall_figure", "energies", "empty"): "an empty energy curve draws empty axes",
+    ("plot.recall_figure", "energies", "inf"): "±inf energies are drawn off the axes (documented)",
 }
 
 
@@ -301,8 +323,12 @@ def bad_values(name: str, value):
             nan.flat[0] = np.nan
             out.append(("nan", nan))
             big = array.copy()
-            big.flat[0] = 1e39 if array.dtype == np.float64 else np.inf
+            big.flat[0] = np.inf
             out.append(("inf", big))
+            if array.dtype == np.float64:  # finite, but inf once cast to float32
+                huge = array.copy()
+                huge.flat[0] = 1e39
+                out.append(("overflow", huge))
             if _is_pm1(array):
                 out.append(("notpm1", array * 0.5))
             out.append(("complex", array.astype(np.complex64) * 1j))
@@ -406,7 +432,10 @@ def _outcome(fn, full, example, argument, kind, bad) -> str:
         result = _call(fn, {**example, argument: bad})
     except (ValueError, TypeError) as error:
         message = str(error)
-        if argument in message or (argument == "xs" and "layer" in message):
+        # plural arguments (alphas, flip_fractions) may be named by their singular, as each
+        # entry is checked on its own ("alpha * dim = ..." for one entry of alphas)
+        named = argument in message or (argument.endswith("s") and argument[:-1] in message)
+        if named or (argument == "xs" and "layer" in message):
             return "refused"
         return f"unclear {type(error).__name__}: {message[:160]}"
     except Exception as error:  # noqa: BLE001 - any other exception is the failure we look for

@@ -198,3 +198,9 @@ def test_bad_inputs():
         retrieval.predicted_capacity(1, 100)
     with pytest.raises(ValueError, match="dim must be"):
         retrieval.predicted_capacity(2, 1)
+
+
+def test_empirical_capacity_with_a_power_beyond_float32():
+    """power(15) at D = 500 (overlaps⁵ beyond float32): every K up to the search's top is stored
+    (the capacity D^14-ish is astronomically larger); before issue 19's fix this returned 0."""
+    assert retrieval.empirical_capacity(binary.power(15), 500, key=jax.random.key(0), k_max=8) == 8

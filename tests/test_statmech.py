@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from amtutor import statmech as sm
 
@@ -290,3 +291,38 @@ def test_spherical_cumulant_is_finite_and_accurate_at_large_lambda():
         assert sm.tilted_overlap(lam, "spherical") == pytest.approx(float(q), rel=1e-15)
     # Λ(λ) = λ − ½ − ½ ln λ + O(1/λ) for large λ
     assert sm.cumulant(1e7, "spherical") - 1e7 == pytest.approx(-0.5 - 0.5 * math.log(1e7), abs=1e-6)
+
+
+def test_gaussian_failing_norm_and_target_success_closed_forms():
+    """Where the competitors' REM is not condensed at ρ_f, λρ_f = α + λ²ρ_f/2 gives
+    ρ_f = α/(λ − λ²/2); at λ = 1 condensed and uncondensed branches both give ρ_f = 2α."""
+    alphas = np.array([0.1, 0.2, 0.3])
+    np.testing.assert_allclose(sm.gaussian_failing_norm(0.5, alphas), alphas / 0.375, rtol=1e-10)
+    np.testing.assert_allclose(sm.gaussian_failing_norm(1.0, alphas), 2 * alphas, rtol=1e-10)
+    success = sm.gaussian_target_success(0.5, alphas, 20)
+    np.testing.assert_allclose(success, stats.chi2.sf(20 * alphas / 0.375, 20), rtol=1e-10)
+    assert np.all(np.diff(success) < 0)  # more patterns, fewer targets long enough
+    # the norm fluctuations vanish as N grows: a sharp step at α₁
+    a1 = sm.alpha_1(0.5, "gaussian")
+    assert sm.gaussian_target_success(0.5, a1 - 0.05, 5000) > 0.999
+    assert sm.gaussian_target_success(0.5, a1 + 0.05, 5000) < 0.001
+    with pytest.raises(ValueError, match="dim"):
+        sm.gaussian_target_success(0.5, 0.1, 0)
+
+
+def test_crossing_error():
+    x = np.linspace(0.0, 1.0, 5)
+    curve = np.array([1.0, 0.9, 0.5, 0.1, 0.0])
+    err = sm.crossing_error(x, curve, 100)
+    # near the crossing the slope is 0.8 per 0.25 in x; a binomial error of 0.05 in the middle
+    # point moves the crossing by ≈ 0.05 × 0.25/0.8 ≈ 0.016, plus the neighbours' contributions
+    assert 0.01 < err < 0.04
+    assert sm.crossing_error(x, curve, 100) == err  # seeded
+    assert sm.crossing_error(x, curve, 10_000) < err / 5  # the error falls as 1/√trials
+    assert sm.crossing_error(x, np.ones(5), 100) != sm.crossing_error(x, np.ones(5), 100)  # NaN
+    with pytest.raises(ValueError, match="success"):
+        sm.crossing_error(x, curve * 2, 100)
+    with pytest.raises(ValueError, match="trials"):
+        sm.crossing_error(x, curve, 0)
+    with pytest.raises(ValueError, match="x and success"):
+        sm.crossing_error(x[:3], curve, 100)

@@ -230,3 +230,21 @@ def test_lse_model_checks_its_input_through_the_graph():
             fn(jnp.ones(5), jnp.ones(5), 1.0)
     with pytest.raises(ValueError, match="state must be 1-D, got shape \\(2, 5\\)"):
         sims.lse_energy(mem, jnp.ones((2, 5)), 1.0)
+
+
+def test_all_patterns_success_extremes_and_ordering():
+    """Far below α_c every pattern wins; at a load between α_c and α₁ a typical pattern still
+    wins but some pattern of nearly every set fails; 'all' never exceeds 'typical'."""
+    key = jax.random.key(0)
+    low_all, low_typical = sims.all_patterns_success(1.0, 0.05, 16, ensemble="gaussian", trials=32, key=key)
+    high_all, high_typical = sims.all_patterns_success(1.0, 0.3, 16, ensemble="gaussian", trials=32, key=key)
+    assert low_all >= 0.9 and low_typical >= low_all
+    assert high_all <= 0.1 and high_typical > 0.8
+    again = sims.all_patterns_success(1.0, 0.3, 16, ensemble="gaussian", trials=32, key=key)
+    assert again == (high_all, high_typical)
+    spherical = sims.all_patterns_success(1.0, 0.1, 16, ensemble="spherical", trials=16, key=key)
+    assert spherical[0] == 1.0  # equal norms: no short targets, α_c = α₁ for the sphere's REM
+    with pytest.raises(ValueError, match="ensemble"):
+        sims.all_patterns_success(1.0, 0.1, 16, ensemble="uniform", trials=4, key=key)
+    with pytest.raises(ValueError, match="patterns"):
+        sims.all_patterns_success(1.0, 2.0, 16, ensemble="gaussian", trials=64, key=key)
