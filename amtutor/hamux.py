@@ -55,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from .lagrangians import Lagrangian, Softmax, log_sum_exp, neuron_energy
+from .lagrangians import Identity, Lagrangian, Softmax, log_sum_exp, neuron_energy
 from .validation import as_array, as_float_array, check_finite, check_fits_float, check_int, check_key, check_positive, check_real
 
 __all__ = [
@@ -70,6 +70,7 @@ __all__ = [
     "ConvSynapse",
     "FunctionSynapse",
     "Graph",
+    "state_energy_graph",
     "Trajectory",
     "descend",
     "solve",
@@ -664,6 +665,43 @@ class Graph(eqx.Module):
                 v = -grads[n] / layer.tau
                 out[n] = jnp.where(masks[n], 0.0, v) if n in masks else v
         return out
+
+
+def _minus_half_square(xhat):
+    # cancels the identity layer's neuron energy ½|x|² (x̂ = x for Identity)
+    return -0.5 * jnp.sum(xhat**2)
+
+
+STATE_LAYER = "v"  # the one layer of :func:`state_energy_graph`
+_CANCEL = "cancel neuron energy"
+
+
+def state_energy_graph(shape: int | Sequence[int], synapses: Mapping[str, Synapse], *,
+                       layer: str = STATE_LAYER) -> Graph:
+    r"""A graph whose energy is exactly :math:`E(v)=\sum_s E_s(v)`: plain gradient descent as HAMUX.
+
+    Machine-learning papers write the memory energy of one state ``v`` and descend it directly,
+    :math:`v \leftarrow v - \eta\,\nabla_v E(v)` (eqs. 5.8–5.10 of the tutorial; no neuron
+    energy). This builds that model on the library's one descent core: one layer ``layer`` with the
+    :class:`~amtutor.lagrangians.Identity` Lagrangian (x̂ = v, neuron energy ½|v|²), the given
+    one-layer synapses, and one more synapse −½|x̂|² that cancels the neuron energy. Then
+    ``graph.energy({layer: v})`` is E(v), and :func:`descend` with ``dt = η`` (τ = 1) takes exactly
+    the steps above, because ∂E_total/∂x̂ = v + ∇E(v) − v = ∇E(v). Clamping units
+    (``clamped={layer: mask}``) gives the masked descent of eq. 5.9.
+
+    Args:
+        shape: the state's shape, ``D`` or ``(N, D)``.
+        synapses: ``{name: Synapse}``, each joining the one layer (e.g. a :class:`MemorySynapse`).
+        layer: the layer's name (default ``"v"``).
+    """
+    if not isinstance(synapses, Mapping) or not synapses:
+        raise TypeError("synapses must be a non-empty dict {name: Synapse} (each acting on the one state)")
+    if not isinstance(layer, str):
+        raise TypeError(f"layer must be a name (str), got {type(layer).__name__}")
+    if _CANCEL in synapses:
+        raise ValueError(f"synapses: the name {_CANCEL!r} is reserved for the neuron-energy cancellation")
+    everything = {**synapses, _CANCEL: FunctionSynapse(_minus_half_square)}
+    return Graph({layer: Layer(shape, Identity())}, everything, [(name, layer) for name in everything])
 
 
 def _synapse_energy(synapse, xhats, t, args):

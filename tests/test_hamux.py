@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, reject, settings, strategies as st
 
-from amtutor import binary, continuous
+from amtutor import binary, continuous, hamux
 from amtutor import lagrangians as L
 from amtutor.data import binary_patterns, flip_bits
 from amtutor.hamux import (
@@ -527,3 +527,28 @@ def test_states_beyond_float32_are_refused_not_turned_into_inf():
             call(xs)
     # just inside the range is still accepted
     assert jnp.isfinite(g.energy({"v": np.zeros(6), "h": np.full(4, 1e3)}))
+
+
+def test_state_energy_graph_is_plain_gradient_descent():
+    """state_energy_graph: the graph's energy is the synapse energy alone and an Euler step of
+    descend is v - dt * grad E(v), checked against a direct log-sum-exp formula in float32
+    (tolerances: a few float32 ulps of values of order one)."""
+    import jax.scipy.special as jss
+    memories = jax.random.normal(jax.random.key(0), (5, 3))
+    beta = 2.0
+    graph = hamux.state_energy_graph(3, {"memories": hamux.MemorySynapse(
+        memories, L.Softmax(beta), similarity="negative_squared_distance")})
+
+    def direct(v):
+        return -jss.logsumexp(-0.5 * beta * jnp.sum((v - memories) ** 2, axis=1)) / beta
+
+    v = jnp.array([0.3, -0.2, 0.1])
+    assert float(graph.energy({"v": v})) == pytest.approx(float(direct(v)), abs=1e-6)
+    run = hamux.descend(graph, {"v": v}, dt=0.1, steps=1)
+    assert jnp.allclose(run.final["v"], v - 0.1 * jax.grad(direct)(v), atol=1e-6)
+    # masked descent (eq. 5.9): a clamped unit never moves
+    mask = jnp.array([True, False, False])
+    run = hamux.descend(graph, {"v": v}, dt=0.1, steps=20, clamped={"v": mask})
+    assert float(run.final["v"][0]) == float(v[0])
+    with pytest.raises(TypeError, match="synapses"):
+        hamux.state_energy_graph(3, {})
