@@ -41,7 +41,8 @@ from scipy import integrate
 
 from . import hamux
 from .lagrangians import Softmax
-from .validation import as_array, as_float_array, check_fits_float, check_int, check_key, check_positive
+from .validation import (as_array, as_float_array, check_fits_float, check_int, check_key, check_positive,
+                         check_probability)
 
 __all__ = [
     "rbf_kernel",
@@ -59,7 +60,6 @@ __all__ = [
     "drdam_step_limit",
     "drdam_bound",
     "KDE_KERNELS",
-    "kde_kernel",
     "KernelConstants",
     "kernel_constants",
     "kernel_efficiency",
@@ -86,13 +86,20 @@ def _beta(beta):
     return beta
 
 
-def _points(name, x, dim=None, ndim=(1, 2)):
+def _points(name, x, dim=None, ndim=(1, 2), *, against="the memories (or features)"):
     x = as_float_array(name, x, ndim=ndim)
-    if x.shape[-1] == 0:
-        raise ValueError(f"{name} must have at least one coordinate, got shape {tuple(x.shape)}")
+    if x.ndim == 0 or x.shape[-1] == 0:
+        raise ValueError(f"{name} must be points with at least one coordinate (shape (..., D)), "
+                         f"got shape {tuple(x.shape)}")
+    if 0 in x.shape:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)}): give at least one point")
     if dim is not None and x.shape[-1] != dim:
-        raise ValueError(f"{name} has {x.shape[-1]} coordinates but the memories (or features) have D = {dim}")
+        raise ValueError(f"{name} has {x.shape[-1]} coordinates but {against} have D = {dim}")
     return x
+
+
+def _c2(c2):
+    return float(check_probability("c2", c2, open_low=True, open_high=True))
 
 
 def _memories(memories):
@@ -105,8 +112,8 @@ def _memories(memories):
 def rbf_kernel(x: Float[Array, "*N D"], y: Float[Array, "*N D"], *, beta: float = 1.0) -> Float[Array, "*N"]:
     r"""The Gaussian (RBF) kernel :math:`\kappa_\beta(x,y)=e^{-\frac\beta2\lVert x-y\rVert^2}`
     (broadcast over leading axes): the kernel of the distance log-sum-exp energy."""
-    x = _points("x", x, ndim=None)
-    y = _points("y", y, x.shape[-1], ndim=None)
+    y = _points("y", y, ndim=None)
+    x = _points("x", x, y.shape[-1], ndim=None, against="y")
     beta = _beta(beta)
     return jnp.exp(-0.5 * beta * jnp.sum((x - y) ** 2, axis=-1))
 
@@ -142,6 +149,18 @@ class RandomFeatures(eqx.Module):
     frequencies: Float[Array, "Y D"]
     phases: Float[Array, " Y"]
     kind: str = eqx.field(static=True)
+
+    def __init__(self, frequencies, phases, kind: str):
+        frequencies = as_float_array("frequencies", frequencies, ndim=2)
+        if 0 in frequencies.shape:
+            raise ValueError(f"frequencies must be (Y, D) with Y, D >= 1, got shape {tuple(frequencies.shape)}")
+        phases = as_float_array("phases", phases, ndim=1)
+        if phases.shape[0] != frequencies.shape[0]:
+            raise ValueError(f"phases must have one entry per frequency ({frequencies.shape[0]}), "
+                             f"got shape {tuple(phases.shape)}")
+        if not isinstance(kind, str) or kind not in FEATURE_KINDS:
+            raise ValueError(f"kind must be one of {FEATURE_KINDS}, got {kind!r}")
+        self.frequencies, self.phases, self.kind = frequencies, phases, kind
 
     @property
     def dim(self) -> int:
@@ -377,8 +396,7 @@ def drdam_step_limit(num_memories: int, *, beta: float, steps: int, c2: float = 
     num_memories = check_int("num_memories", num_memories, minimum=1)
     beta = _beta(beta)
     steps = check_int("steps", steps, minimum=1)
-    if not 0.0 < float(c2) < 1.0:
-        raise ValueError(f"c2 must lie in (0, 1), got {c2}")
+    c2 = _c2(c2)
     # in log space: e^{β/2} overflows float64 for β > 1419
     log_denominator = np.log(steps) + np.logaddexp(0.0, np.log(2 * num_memories * beta) + beta / 2)
     return float(c2 * np.exp(-log_denominator))
@@ -397,10 +415,11 @@ def drdam_bound(energy, *, beta: float, c1: float, c2: float = 0.5):
         c2: the step constant C₂ ∈ (0, 1) used in :func:`drdam_step_limit`.
     """
     energy = as_float_array("energy", energy)
+    if energy.size == 0:
+        raise ValueError("energy is empty: give the energy of at least one query")
     beta = _beta(beta)
     c1 = check_positive("c1", c1, allow_zero=True)
-    if not 0.0 < float(c2) < 1.0:
-        raise ValueError(f"c2 must lie in (0, 1), got {c2}")
+    c2 = _c2(c2)
     return c1 * c2 * jnp.exp(energy - 0.5) / (beta * (1.0 - c2))
 
 
@@ -476,6 +495,8 @@ def kde(sample: Float[Array, " K"], points: Float[Array, " P"], *, kernel: str =
     if sample.shape[0] == 0:
         raise ValueError("sample is empty: give at least one point")
     points = as_float_array("points", points, ndim=1)
+    if points.shape[0] == 0:
+        raise ValueError("points is empty: give at least one point to evaluate the density at")
     h = _beta_like("bandwidth", bandwidth)
     u = (points[:, None] - sample[None, :]) / h
     values = KDE_KERNELS[kernel](u, jnp) / kernel_constants(kernel).mass

@@ -43,7 +43,8 @@ MODULES = sorted(m.name for m in pkgutil.iter_modules(amtutor.__path__) if not m
 NOT_FUZZED = {
     "binary.Recall", "binary.Separation", "capacity.Estimate", "retrieval.RetrievalRate",
     "hamux.Trajectory", "hamux.Synapse", "learning.Classification", "lagrangians.Lagrangian",
-    "statmech.ENSEMBLES", "data.IMAGE_SIDE",
+    "statmech.ENSEMBLES", "data.IMAGE_SIDE", "kernels.KDE_KERNELS", "kernels.KernelConstants",
+    "kernels.LSRMinima",
 }
 NOT_FUZZED_MODULES = {"validation"}
 
@@ -77,6 +78,40 @@ def _axes():
     import matplotlib.pyplot as plt
 
     return plt.subplots()[1]
+
+
+def _kernel_examples():
+    from amtutor import kernels
+
+    feats = kernels.random_features(D, 8, key=KEY)
+    trace = kernels.distributed_memory(feats, MEM, beta=0.5)
+    pts = REAL[:2]
+    return {
+        "kernels.rbf_kernel": dict(x=REAL, y=MEM[0], beta=0.5),
+        "kernels.RandomFeatures": dict(frequencies=np.ones((4, D), np.float32), phases=np.zeros(4, np.float32),
+                                       kind="cos"),
+        "kernels.random_features": dict(dim=D, num_features=8, key=KEY, kind="cos", spectrum="gaussian"),
+        "kernels.feature_kernel": dict(features=feats, x=REAL, y=MEM[0]),
+        "kernels.distributed_memory": dict(features=feats, memories=MEM, beta=0.5),
+        "kernels.DistributedMemorySynapse": dict(features=feats, trace=trace, beta=0.5, floor=1e-10),
+        "kernels.distributed_graph": dict(features=feats, trace=trace, beta=0.5, floor=1e-10),
+        "kernels.lse_graph": dict(memories=MEM, beta=0.5),
+        "kernels.lse_energy": dict(memories=MEM, v=REAL, beta=0.5),
+        "kernels.distributed_energy": dict(features=feats, trace=trace, v=REAL, beta=0.5, floor=1e-10),
+        "kernels.kernel_sum_estimate": dict(features=feats, trace=trace, v=REAL, beta=0.5),
+        "kernels.descent": dict(graph=kernels.lse_graph(MEM, beta=0.5), queries=MEM[:2] * 0.5, alpha=0.1,
+                                steps=3),
+        "kernels.drdam_step_limit": dict(num_memories=K, beta=0.5, steps=3, c2=0.5),
+        "kernels.drdam_bound": dict(energy=REAL[:3], beta=0.5, c1=1.0, c2=0.5),
+        "kernels.kernel_constants": dict(kernel="quartic"),
+        "kernels.kernel_efficiency": dict(kernel="quartic"),
+        "kernels.kde": dict(sample=REAL, points=pts, kernel="quartic", bandwidth=0.5),
+        "kernels.optimal_bandwidth": dict(kernel="quartic", num_samples=100, roughness=0.2),
+        "kernels.lsr_energy": dict(memories=MEM[:, :2] * 0.3, v=pts, beta=0.5),
+        "kernels.lsr_step": dict(memories=MEM[:, :2] * 0.3, v=pts, beta=0.5),
+        "kernels.lsr_minima": dict(memories=MEM[:, :2] * 0.3, beta=0.5, max_memories=8),
+        "kernels.count_grid_minima": dict(energies=np.add.outer(np.arange(-3.0, 4.0) ** 2, np.arange(-3.0, 4.0) ** 2)),
+    }
 
 
 def EXAMPLES():  # noqa: N802 - a table, built lazily so that collection stays cheap
@@ -211,6 +246,9 @@ def EXAMPLES():  # noqa: N802 - a table, built lazily so that collection stays c
                             connections=[("M", "x")]),
         "hamux.descend": dict(graph=graph, xs={"x": REAL}, dt=0.1, steps=5),
         "hamux.solve": dict(graph=graph, xs={"x": REAL}, t1=1.0, saves=3),
+        "hamux.state_energy_graph": dict(shape=D, synapses={"M": hamux.MemorySynapse(MEM, L.Softmax(2.0))}),
+        # kernels
+        **_kernel_examples(),
         # continuous
         "continuous.tanh_memory": dict(memories=MEM, separation=sep, beta=0.5),
         "continuous.tanh_energy": dict(memories=MEM, x=REAL, separation=sep, beta=0.5),
@@ -257,6 +295,7 @@ NONFINITE_OK = {
 
 # (name, argument, kind) -> why a never-valid-looking value is accepted.
 ACCEPTED = {
+    ("kernels.count_grid_minima", "energies", "inf"): "+inf marks points no memory supports (log-sum-ReLU)",
     # book.glue stores any Python object for the page (strings, None and arrays included).
     **{("book.glue", "value", k): "glue stores any value" for k in ("str", "none", "nan", "inf", "ndim+",
                                                                     "ndim-", "empty", "list")},
