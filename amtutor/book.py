@@ -10,7 +10,7 @@ the bare number into the page (IPython displays a cell's last value).
 
 from __future__ import annotations
 
-__all__ = ["glue"]
+__all__ = ["glue", "markdown_table"]
 
 
 def glue(name: str, value, display: bool = False) -> None:
@@ -35,3 +35,32 @@ def glue(name: str, value, display: bool = False) -> None:
         return None
     myst_glue(name, value, display=display)
     return None
+
+
+def markdown_table(header, rows, formats=None):
+    """A computed table as Markdown that MyST renders as a real table: glue it with
+    ``glue(name, markdown_table(...))`` and show it with a ``{glue:md}`` block (``:format: myst``).
+
+    Args:
+        header: column titles.
+        rows: one sequence of values per row, as many as ``header``.
+        formats: optional format spec per column (e.g. ``[None, ".4f"]``; ``None`` = ``str``).
+
+    Returns an ``IPython.display.Markdown`` object.
+    """
+    from IPython.display import Markdown
+
+    if isinstance(header, (str, bytes)) or not hasattr(header, "__len__") or len(header) == 0:
+        raise TypeError(f"header must be a non-empty list of column titles, got {header!r}")
+    header = [str(h) for h in header]
+    formats = [None] * len(header) if formats is None else list(formats)
+    if len(formats) != len(header):
+        raise ValueError(f"formats must have one entry per column ({len(header)}), got {len(formats)}")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for i, row in enumerate(rows):
+        row = list(row)
+        if len(row) != len(header):
+            raise ValueError(f"rows[{i}] has {len(row)} values but header has {len(header)} columns")
+        cells = [str(v) if f is None else format(v, f) for v, f in zip(row, formats)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return Markdown("\n".join(lines))

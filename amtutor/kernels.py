@@ -49,6 +49,7 @@ __all__ = [
     "RandomFeatures",
     "random_features",
     "feature_kernel",
+    "feature_error",
     "distributed_memory",
     "DistributedMemorySynapse",
     "distributed_graph",
@@ -57,6 +58,7 @@ __all__ = [
     "distributed_energy",
     "kernel_sum_estimate",
     "descent",
+    "divergence",
     "drdam_step_limit",
     "drdam_bound",
     "KDE_KERNELS",
@@ -69,6 +71,7 @@ __all__ = [
     "lsr_step",
     "LSRMinima",
     "lsr_minima",
+    "grid_minima",
     "count_grid_minima",
 ]
 
@@ -245,6 +248,31 @@ def feature_kernel(features: RandomFeatures, x: Float[Array, "*N D"], y: Float[A
     return jnp.sum(features(x) * features(y), axis=-1)
 
 
+def feature_error(dim: int, num_features: int, *, key, pairs: int = 256, draws: int = 4,
+                  kind: str = "cos_sin") -> float:
+    r"""Root-mean-square error of the random-feature estimate of the Gaussian kernel
+    :math:`e^{-\frac12\lVert x-y\rVert^2}`, over ``pairs`` random pairs and ``draws`` independent feature
+    maps (one key for everything).
+
+    The pairs are x, y ~ N(0, I/D), so that ‖x − y‖² ≈ 2 and the kernel ≈ e⁻¹ at every D. For one
+    pair the estimate is a mean of Y bounded terms, so the error falls like :math:`Y^{-1/2}`; the
+    :math:`\sqrt{D/Y}` of eq. 5.29 bounds the *largest* error over a whole region instead."""
+    dim = check_int("dim", dim, minimum=1)
+    num_features = check_int("num_features", num_features, minimum=1)
+    check_key("key", key)
+    pairs = check_int("pairs", pairs, minimum=1, maximum=10**5)
+    draws = check_int("draws", draws, minimum=1, maximum=1000)
+    k_x, k_y, k_f = jax.random.split(key, 3)
+    x = jax.random.normal(k_x, (pairs, dim)) / np.sqrt(dim)
+    y = jax.random.normal(k_y, (pairs, dim)) / np.sqrt(dim)
+    exact = jnp.exp(-0.5 * jnp.sum((x - y) ** 2, axis=-1))
+    squared = 0.0
+    for k in jax.random.split(k_f, draws):
+        features = random_features(dim, num_features, key=k, kind=kind)
+        squared += float(jnp.mean((jnp.sum(features(x) * features(y), axis=-1) - exact) ** 2))
+    return float(np.sqrt(squared / draws))
+
+
 # --------------------------------------------------------------------------------------------
 # Distributed memory (DrDAM) and the exact log-sum-exp memory
 # --------------------------------------------------------------------------------------------
@@ -382,6 +410,17 @@ def descent(graph: hamux.Graph, queries: Float[Array, "B D"], *, alpha: float, s
     if not bool(jnp.all(jnp.isfinite(out))):
         raise ValueError(f"the descent diverged (non-finite states): lower alpha (got {alpha})")
     return out
+
+
+def divergence(memories: Float[Array, "K D"], features: RandomFeatures, queries: Float[Array, "B D"], *,
+               beta: float, alpha: float, steps: int) -> Float[Array, " B"]:
+    r""":math:`\lVert f_\Xi(q)-f_T(q)\rVert` for each query: the distance between the outputs of
+    ``steps`` descent steps of size ``alpha`` on the exact energy and on the distributed one."""
+    memories = _memories(memories)
+    trace = distributed_memory(features, memories, beta=beta)
+    exact = descent(lse_graph(memories, beta=beta), queries, alpha=alpha, steps=steps)
+    approx = descent(distributed_graph(features, trace, beta=beta), queries, alpha=alpha, steps=steps)
+    return jnp.linalg.norm(exact - approx, axis=-1)
 
 
 def _beta_like(name, value):
@@ -599,9 +638,10 @@ def lsr_minima(memories: Float[Array, "K D"], *, beta: float, max_memories: int 
                      tuple(members))
 
 
-def count_grid_minima(energies: Float[Array, "*grid"]) -> int:
-    """Brute force: the number of finite grid points strictly lower than all their neighbours
-    (2 in 1-D, 8 in 2-D), edges excluded. ``energies``: a 1-D or 2-D grid of energy values."""
+def grid_minima(energies: Float[Array, "*grid"]) -> Bool[Array, "*grid"]:
+    """Brute force: True at each finite grid point strictly lower than all its neighbours (2 in 1-D,
+    8 in 2-D); edge points are never minima. ``energies``: a 1-D or 2-D grid of energy values
+    (+inf allowed, for unsupported points; NaN refused)."""
     e = np.asarray(as_array("energies", energies), np.float64)
     if e.ndim not in (1, 2):
         raise ValueError(f"energies must be a 1-D or 2-D grid, got shape {e.shape}")
@@ -615,4 +655,11 @@ def count_grid_minima(energies: Float[Array, "*grid"]) -> int:
         if any(shift):
             index = tuple(slice(1 + s, e.shape[i] - 1 + s) for i, s in enumerate(shift))
             is_min &= core < e[index]
-    return int(is_min.sum())
+    out = np.zeros(e.shape, bool)
+    out[(slice(1, -1),) * e.ndim] = is_min
+    return out
+
+
+def count_grid_minima(energies: Float[Array, "*grid"]) -> int:
+    """The number of :func:`grid_minima` of a 1-D or 2-D grid of energies."""
+    return int(grid_minima(energies).sum())

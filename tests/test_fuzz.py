@@ -92,6 +92,9 @@ def _kernel_examples():
                                        kind="cos"),
         "kernels.random_features": dict(dim=D, num_features=8, key=KEY, kind="cos", spectrum="gaussian"),
         "kernels.feature_kernel": dict(features=feats, x=REAL, y=MEM[0]),
+        "kernels.feature_error": dict(dim=3, num_features=8, key=KEY, pairs=4, draws=2, kind="cos"),
+        "kernels.divergence": dict(memories=MEM, features=feats, queries=MEM[:2] * 0.5, beta=0.5, alpha=0.1,
+                                   steps=3),
         "kernels.distributed_memory": dict(features=feats, memories=MEM, beta=0.5),
         "kernels.DistributedMemorySynapse": dict(features=feats, trace=trace, beta=0.5, floor=1e-10),
         "kernels.distributed_graph": dict(features=feats, trace=trace, beta=0.5, floor=1e-10),
@@ -110,6 +113,7 @@ def _kernel_examples():
         "kernels.lsr_energy": dict(memories=MEM[:, :2] * 0.3, v=pts, beta=0.5),
         "kernels.lsr_step": dict(memories=MEM[:, :2] * 0.3, v=pts, beta=0.5),
         "kernels.lsr_minima": dict(memories=MEM[:, :2] * 0.3, beta=0.5, max_memories=8),
+        "kernels.grid_minima": dict(energies=np.add.outer(np.arange(-3.0, 4.0) ** 2, np.arange(-3.0, 4.0) ** 2)),
         "kernels.count_grid_minima": dict(energies=np.add.outer(np.arange(-3.0, 4.0) ** 2, np.arange(-3.0, 4.0) ** 2)),
     }
 
@@ -295,7 +299,8 @@ NONFINITE_OK = {
 
 # (name, argument, kind) -> why a never-valid-looking value is accepted.
 ACCEPTED = {
-    ("kernels.count_grid_minima", "energies", "inf"): "+inf marks points no memory supports (log-sum-ReLU)",
+    **{(f"kernels.{f}", "energies", "inf"): "+inf marks points no memory supports (log-sum-ReLU)"
+       for f in ("grid_minima", "count_grid_minima")},
     # book.glue stores any Python object for the page (strings, None and arrays included).
     **{("book.glue", "value", k): "glue stores any value" for k in ("str", "none", "nan", "inf", "ndim+",
                                                                     "ndim-", "empty", "list")},
