@@ -52,12 +52,22 @@ def markdown_table(header, rows, formats=None):
 
     if isinstance(header, (str, bytes)) or not hasattr(header, "__len__") or len(header) == 0:
         raise TypeError(f"header must be a non-empty list of column titles, got {header!r}")
+    if not all(isinstance(h, (str, int, float)) for h in header):
+        raise TypeError(f"header must hold one title (a string) per column, got {header!r}")
     header = [str(h) for h in header]
     formats = [None] * len(header) if formats is None else list(formats)
     if len(formats) != len(header):
-        raise ValueError(f"formats must have one entry per column ({len(header)}), got {len(formats)}")
+        raise ValueError(f"formats must have one entry per column of header ({len(header)}), "
+                         f"got {len(formats)}")
+    if isinstance(rows, (str, bytes)) or not hasattr(rows, "__iter__"):
+        raise TypeError(f"rows must be a sequence of rows (sequences of values), got {rows!r}")
+    rows = list(rows)
+    if not rows:
+        raise ValueError("rows must hold at least one row: an empty table shows nothing")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for i, row in enumerate(rows):
+        if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
+            raise TypeError(f"rows[{i}] must be a sequence of values, got {row!r}")
         row = list(row)
         if len(row) != len(header):
             raise ValueError(f"rows[{i}] has {len(row)} values but header has {len(header)} columns")

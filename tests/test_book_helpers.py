@@ -40,3 +40,27 @@ def test_glue_without_myst_nb_shows_only_when_asked(monkeypatch, capsys):
 def test_glue_refuses_a_bad_name(name):
     with pytest.raises(TypeError, match="name"):
         glue(name, 1.0)
+
+
+def test_markdown_table_renders_a_real_table():
+    from amtutor.book import markdown_table
+
+    table = markdown_table(["kernel", "efficiency (%)"], [("gaussian", 95.1204), ("uniform", 92.952)],
+                           [None, ".1f"])
+    assert table.data.splitlines() == ["| kernel | efficiency (%) |", "|---|---|", "| gaussian | 95.1 |",
+                                       "| uniform | 93.0 |"]
+
+
+@pytest.mark.parametrize("header,rows,formats,error", [
+    ("kernel", [], None, TypeError),
+    (["a"], [], None, ValueError),
+    (["a"], None, None, TypeError),
+    ([], [], None, TypeError),
+    (["a", "b"], [(1, 2)], [None], ValueError),
+    (["a", "b"], [(1, 2, 3)], None, ValueError),
+])
+def test_markdown_table_refuses_mismatched_shapes(header, rows, formats, error):
+    from amtutor.book import markdown_table
+
+    with pytest.raises(error, match="header|formats|rows"):
+        markdown_table(header, rows, formats)

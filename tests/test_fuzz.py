@@ -312,6 +312,8 @@ def EXAMPLES():  # noqa: N802 - a table, built lazily so that collection stays c
         # page helpers
         "widgets.interact": dict(plot_function=lambda beta: None, beta=(0.5, 2.0)),
         "book.glue": dict(name="fuzz_example", value=1.0),
+        "book.markdown_table": dict(header=["kernel", "efficiency"], rows=[("gaussian", 95.1)],
+                                    formats=[None, ".1f"]),
     }
 
 
