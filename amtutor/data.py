@@ -344,12 +344,16 @@ def random_crops(images, size: int, count: int, *, key, flip: bool = False) -> j
     """``count`` random ``size``×``size`` crops, each from an image drawn uniformly from ``images`` (a
     list or dict of 2-D arrays at least ``size`` on each side); with ``flip``, each crop is mirrored
     left-right with probability ½. Deterministic for a given ``key``. Returns ``(count, size, size)``."""
+    if isinstance(images, (str, bytes)) or not hasattr(images, "__iter__"):
+        raise TypeError(f"images must be a list (or dict) of 2-D arrays, got {type(images).__name__}")
     images = list(images.values()) if isinstance(images, dict) else list(images)
     if not images:
         raise ValueError("images must hold at least one image")
     size = check_int("size", size, minimum=1)
     count = check_int("count", count, minimum=1, maximum=10**7)
     check_key("key", key)
+    if not isinstance(flip, bool):
+        raise TypeError(f"flip must be True or False, got {flip!r}")
     arrays = []
     for i, image in enumerate(images):
         image = np.asarray(as_array(f"images[{i}]", image, ndim=2), np.float32)

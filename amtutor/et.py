@@ -67,11 +67,13 @@ WEIGHTS = Path(__file__).parent / "weights" / "energy_transformer.npz"
 """The shipped inpainting model (written by ``python -m amtutor.et_train``)."""
 
 
-def _tokens(name, x, dim=None):
+def _tokens(name, x, dim=None, against="the weights"):
     x = as_array(name, x, ndim=2)
     check_finite(name, x)
+    if x.size == 0:
+        raise ValueError(f"{name} must hold at least one token of at least one dimension, got shape {tuple(x.shape)}")
     if dim is not None and x.shape[1] != dim:
-        raise ValueError(f"{name} must have shape (N, {dim}) (tokens of the weights' dimension {dim}), "
+        raise ValueError(f"{name} must have shape (N, {dim}) to match {against} (dimension {dim}), "
                          f"got {tuple(x.shape)}")
     return jnp.asarray(x, jnp.float32)
 
@@ -117,13 +119,19 @@ def energy_transformer(num_tokens: int, Wq, Wk, memories, *, gamma=1.0, delta=0.
     Wq, Wk = _head_weights(Wq, Wk)
     memories = _memories(memories, Wq.shape[2])
     beta = 1.0 / np.sqrt(Wq.shape[1]) if beta is None else check_positive("beta", beta)
+    memory_beta = check_positive("memory_beta", memory_beta)
+    if not isinstance(exclude_self, bool):
+        raise TypeError(f"exclude_self must be True or False, got {exclude_self!r}")
     if memory == "relu":
         separation = RectifiedPower(2)
     elif memory == "lse":
-        separation = Softmax(check_positive("memory_beta", memory_beta))
+        separation = Softmax(memory_beta)
     else:
         raise ValueError(f"memory must be 'relu' or 'lse', got {memory!r}")
     dim = Wq.shape[2]
+    delta = as_array("delta", delta, ndim=(0, 1))
+    if delta.ndim == 1 and delta.shape[0] != dim:
+        raise ValueError(f"delta must be a number or have shape ({dim},) like the tokens, got {delta.shape}")
     layer = hamux.Layer((num_tokens, dim), LayerNorm(gamma, delta, eps=eps, axis=-1), neuron_energy=False)
     synapses = {"attention": hamux.AttentionSynapse(Wq, Wk, beta=beta, exclude_self=exclude_self),
                 "memory": hamux.MemorySynapse(memories, separation)}
@@ -133,6 +141,12 @@ def energy_transformer(num_tokens: int, Wq, Wk, memories, *, gamma=1.0, delta=0.
 def layer_norm(x: Float[Array, "N D"], *, gamma=1.0, delta=0.0, eps: float = 1e-5) -> Float[Array, "N D"]:
     r"""x̂ = γ (x − x̄)/√(var(x) + ε) + δ, token by token (eq. 3.13)."""
     x = _tokens("x", x)
+    gamma = check_positive("gamma", gamma)
+    delta = as_array("delta", delta, ndim=(0, 1))
+    check_finite("delta", delta)
+    if delta.ndim == 1 and delta.shape[0] != x.shape[1]:
+        raise ValueError(f"delta must be a number or have shape ({x.shape[1]},) like the tokens, got {delta.shape}")
+    eps = check_positive("eps", eps)
     centred = x - x.mean(-1, keepdims=True)
     return gamma * centred / jnp.sqrt((centred**2).mean(-1, keepdims=True) + eps) + delta
 
@@ -152,8 +166,10 @@ def _attention_weights(scores, beta, exclude_self):
 
 
 def _check_attention(xhat, Wq, Wk, beta, exclude_self):
+    if not isinstance(exclude_self, bool):
+        raise TypeError(f"exclude_self must be True or False, got {exclude_self!r}")
     Wq, Wk = _head_weights(Wq, Wk)
-    xhat = _tokens("xhat", xhat, Wq.shape[2])
+    xhat = _tokens("xhat", xhat, Wq.shape[2], against="Wq and Wk")
     if exclude_self and xhat.shape[0] < 2:
         raise ValueError(f"attention with exclude_self=True needs at least 2 tokens, got xhat of shape {xhat.shape}")
     beta = 1.0 / np.sqrt(Wq.shape[1]) if beta is None else check_positive("beta", beta)
@@ -187,7 +203,7 @@ def attention_update(xhat: Float[Array, "N D"], Wq, Wk, *, beta=None, exclude_se
 
 def _check_hopfield(xhat, memories):
     memories = _memories(memories)
-    return _tokens("xhat", xhat, memories.shape[1]), memories
+    return _tokens("xhat", xhat, memories.shape[1], against="memories"), memories
 
 
 def hopfield_energy(xhat: Float[Array, "N D"], memories) -> Float[Array, ""]:
@@ -210,6 +226,8 @@ def hopfield_update(xhat: Float[Array, "N D"], memories) -> Float[Array, "N D"]:
 def _image(name, image, patch):
     image = as_array(name, image, ndim=(2, 3))
     check_finite(name, image)
+    if image.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(image.shape)}")
     side_h, side_w = image.shape[-2:]
     if side_h % patch or side_w % patch:
         raise ValueError(f"{name} of shape {tuple(image.shape)} cannot be cut into {patch}×{patch} patches: "
@@ -232,6 +250,7 @@ def unpatchify(patches: Float[Array, "*B N P"], side: int) -> Float[Array, "*B H
     """Inverse of :func:`patchify` for a square image of ``side`` pixels."""
     side = check_int("side", side, minimum=1)
     patches = as_array("patches", patches, ndim=(2, 3))
+    check_finite("patches", patches)
     *batch, n, p2 = patches.shape
     patch = int(round(np.sqrt(p2)))
     if patch * patch != p2 or side % patch or (side // patch) ** 2 != n:
@@ -366,14 +385,15 @@ def init_image_et(*, key, side: int = 32, patch: int = 4, dim: int = 128, heads:
 
 
 def _check_crops(images, masks, patch):
+    patch = check_int("patch", patch, minimum=1)
     images = _image("images", images, patch)
-    masks = as_array("masks", masks, ndim=images.ndim - 1)
+    masks = as_array("masks", masks)
     if not jnp.issubdtype(masks.dtype, jnp.bool_):
         raise TypeError(f"masks must be boolean (True = hidden patch), got dtype {masks.dtype}")
     n = (images.shape[-2] // patch) * (images.shape[-1] // patch)
-    if masks.shape[-1] != n or masks.shape[:-1] != images.shape[:-2]:
+    if masks.ndim != images.ndim - 1 or masks.shape[-1] != n or masks.shape[:-1] != images.shape[:-2]:
         raise ValueError(f"masks must have shape {images.shape[:-2] + (n,)} (one flag per {patch}×{patch} "
-                         f"patch of each image), got {tuple(masks.shape)}")
+                         f"patch of each of the images, shape {tuple(images.shape)}), got {tuple(masks.shape)}")
     return images, masks
 
 
@@ -444,6 +464,10 @@ def held_out_set(*, count: int = 512, ratio: float = 0.5, side: int = 32, patch:
     ``ratio`` of the patches. Returns ``(images (count, side, side), masks (count, N))``."""
     from .data import HELD_OUT_PHOTOGRAPHS, photographs, random_crops
 
+    count, side = check_int("count", count, minimum=1, maximum=10**6), check_int("side", side, minimum=1)
+    patch = check_int("patch", patch, minimum=1)
+    if side % patch:
+        raise ValueError(f"side ({side}) must be a multiple of patch ({patch})")
     k_crop, k_mask = jax.random.split(jax.random.key(check_int("seed", seed, minimum=0)))
     images = random_crops(photographs(HELD_OUT_PHOTOGRAPHS), side, count, key=k_crop)
     masks = random_patch_masks((side // patch) ** 2, ratio, key=k_mask, count=count)
@@ -462,6 +486,8 @@ def inpainting_errors(model: ImageET, images, masks, *, steps=None, biharmonic: 
         raise TypeError(f"model must be an ImageET, got {type(model).__name__}")
     images, masks = _check_crops(images, masks, model.patch)
     steps = model.steps if steps is None else check_int("steps", steps, minimum=0)
+    if not isinstance(biharmonic, bool):
+        raise TypeError(f"biharmonic must be True or False, got {biharmonic!r}")
     mse = lambda predicted: float(masked_mse(predicted, images, masks, patch=model.patch))  # noqa: E731
     errors = {"ET": mse(_predict(model, images, masks, steps)), "ET, T = 0": mse(_predict(model, images, masks, 0)),
               "mean fill": mse(mean_fill(images, masks, patch=model.patch)),
@@ -476,6 +502,15 @@ def inpainting_errors(model: ImageET, images, masks, *, steps=None, biharmonic: 
 # --------------------------------------------------------------------------------------------
 
 
+def _npz_path(path) -> Path:
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"path must be a file name (str or Path) ending in .npz, got {path!r}")
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"path must end in .npz, got {str(path)!r}")
+    return path
+
+
 def _config(model: ImageET) -> dict:
     att = model.graph.synapses["attention"]
     return dict(side=model.side, patch=model.patch, dim=att.Wq.shape[2], heads=att.Wq.shape[0],
@@ -488,6 +523,10 @@ def save_image_et(path, model: ImageET, **extra) -> None:
     measured errors) are stored beside them."""
     if not isinstance(model, ImageET):
         raise TypeError(f"model must be an ImageET, got {type(model).__name__}")
+    path = _npz_path(path)
+    for name, value in extra.items():
+        if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+            raise TypeError(f"extra value {name} must be a number, got {value!r}")
     leaves = jax.tree_util.tree_leaves(model)
     arrays = {f"leaf_{i:03d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
     config = {f"config_{k}": np.asarray(v) for k, v in _config(model).items()}
@@ -499,7 +538,7 @@ def save_image_et(path, model: ImageET, **extra) -> None:
 def load_image_et(path=None) -> tuple[ImageET, dict]:
     """Read a model written by :func:`save_image_et` (default: the shipped :data:`WEIGHTS`); returns
     ``(model, extras)``."""
-    path = Path(WEIGHTS if path is None else path)
+    path = WEIGHTS if path is None else _npz_path(path)
     if not path.exists():
         raise FileNotFoundError(f"no ET weights at {path}: run `python -m amtutor.et_train` to train them")
     with np.load(path) as f:

@@ -32,22 +32,35 @@ __all__ = ["trainable", "train"]
 def trainable(model: et.ImageET):
     """Filter spec: every array of the model except the layer's τ and the attention's β (fixed at
     1 and 1/√Y: the step size is α and the temperature is the architecture's)."""
+    if not isinstance(model, et.ImageET):
+        raise TypeError(f"model must be an ImageET (amtutor.et.init_image_et), got {type(model).__name__}")
     spec = jax.tree_util.tree_map(eqx.is_inexact_array, model)
     return eqx.tree_at(lambda m: (m.graph.layers[et.TOKENS].tau, m.graph.synapses["attention"].beta), spec,
                        (False, False))
 
 
-def _loss(params, static, images, masks):
+def _loss(params, static, images, masks, normalised):
+    """(training loss, masked-patch MSE in pixels). With ``normalised`` each crop's squared errors are
+    divided by its visible pixels' variance, so low- and high-contrast crops weigh alike."""
     model = eqx.combine(params, static)
-    predicted = jax.vmap(model)(images, masks)
-    return et.masked_mse(predicted, images, masks, patch=model.patch)
+
+    def one(image, mask):
+        _, (_, std) = model.tokens(image, mask)
+        err = (et.patchify(model(image, mask), model.patch) - et.patchify(image, model.patch)) ** 2
+        hidden = mask[:, None] * jnp.ones_like(err)
+        return jnp.sum(err * hidden), jnp.sum(err * hidden) / std**2, jnp.sum(hidden)
+
+    pixel, scaled, count = jax.vmap(one)(images, masks)
+    mse = jnp.sum(pixel) / jnp.maximum(jnp.sum(count), 1.0)
+    return (jnp.sum(scaled) / jnp.maximum(jnp.sum(count), 1.0) if normalised else mse), mse
 
 
 def train(model: et.ImageET, *, steps: int, batch: int = 32, lr: float = 3e-3, final_lr: float = 3e-4,
-          ratio: float = 0.5, key, log_every: int = 100, log=print, batches=None):
+          ratio: float = 0.5, key, log_every: int = 100, log=print, batches=None, normalised_loss: bool = True):
     """Adam with a cosine-decayed learning rate on fresh random crops of the training photographs and
-    fresh masks every step (or on ``batches(step) -> (crops, masks)`` when given).
-    Returns ``(model, losses)``."""
+    fresh masks every step (or on ``batches(step) -> (crops, masks)`` when given). The loss is the
+    hidden patches' squared error, each crop scaled by its visible variance (``normalised_loss``) or in
+    pixels. Returns ``(model, losses)`` with the pixel MSE of every batch."""
     if not isinstance(model, et.ImageET):
         raise TypeError(f"model must be an ImageET (amtutor.et.init_image_et), got {type(model).__name__}")
     steps = check_int("steps", steps, minimum=1)
@@ -58,6 +71,8 @@ def train(model: et.ImageET, *, steps: int, batch: int = 32, lr: float = 3e-3, f
     check_key("key", key)
     if log is not None and not callable(log):
         raise TypeError(f"log must be a function of one string (e.g. print) or None, got {log!r}")
+    if not isinstance(normalised_loss, bool):
+        raise TypeError(f"normalised_loss must be True or False, got {normalised_loss!r}")
     if batches is not None and not callable(batches):
         raise TypeError(f"batches must be a function step -> (crops, masks) or None, got {batches!r}")
     images = [photographs(TRAIN_PHOTOGRAPHS)[n] for n in TRAIN_PHOTOGRAPHS]
@@ -68,11 +83,12 @@ def train(model: et.ImageET, *, steps: int, batch: int = 32, lr: float = 3e-3, f
 
     @eqx.filter_jit
     def step(params, state, crops, masks):
-        loss, grads = eqx.filter_value_and_grad(_loss)(params, static, crops, masks)
+        (_, mse), grads = eqx.filter_value_and_grad(_loss, has_aux=True)(params, static, crops, masks,
+                                                                          normalised_loss)
         updates, state = optimiser.update(grads, state, params)
-        return eqx.apply_updates(params, updates), state, loss
+        return eqx.apply_updates(params, updates), state, mse
 
-    losses, start = [], time.time()
+    losses, baselines, start = [], [], time.time()
     n = model.num_patches
     for i in range(steps):
         key, k_crop, k_mask = jax.random.split(key, 3)
@@ -83,8 +99,14 @@ def train(model: et.ImageET, *, steps: int, batch: int = 32, lr: float = 3e-3, f
             crops, masks = batches(i)
         params, state, loss = step(params, state, crops, masks)
         losses.append(float(loss))
-        if log and ((i + 1) % log_every == 0 or i == 0):
-            log(f"step {i + 1:5d}  loss {np.mean(losses[-log_every:]):.5f}  {time.time() - start:6.1f} s")
+        if log:
+            # the batch's mean-fill error: the loss alone is too noisy across random crops to read
+            baselines.append(float(et.masked_mse(et.mean_fill(crops, masks, patch=model.patch), crops, masks,
+                                                 patch=model.patch)))
+            if (i + 1) % log_every == 0 or i == 0:
+                vs_mean = np.sum(losses[-log_every:]) / np.sum(baselines[-log_every:])
+                log(f"step {i + 1:5d}  loss {np.mean(losses[-log_every:]):.5f}  ({vs_mean:.3f} × mean fill)  "
+                    f"{time.time() - start:6.1f} s")
     return eqx.combine(params, static), np.asarray(losses)
 
 
@@ -101,6 +123,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-count", type=int, default=512)
     parser.add_argument("--out", default=str(et.WEIGHTS))
+    parser.add_argument("--pixel-loss", action="store_true", help="train on the pixel MSE, not the normalised one")
     args = parser.parse_args(argv)
     k_init, k_train = jax.random.split(jax.random.key(args.seed))
     model = et.init_image_et(key=k_init, dim=args.dim, heads=args.heads, head_dim=args.head_dim,
@@ -109,7 +132,7 @@ def main(argv=None):
           f"{sum(x.size for x in jax.tree_util.tree_leaves(eqx.filter(model, trainable(model))))} parameters")
     start = time.time()
     model, losses = train(model, steps=args.steps, batch=args.batch, lr=args.lr, final_lr=args.final_lr,
-                          key=k_train)
+                          key=k_train, normalised_loss=not args.pixel_loss)
     seconds = time.time() - start
     images, masks = et.held_out_set(count=args.test_count)
     errors = et.inpainting_errors(model, images, masks)

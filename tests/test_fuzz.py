@@ -24,6 +24,7 @@ import inspect
 import math
 import pkgutil
 import warnings
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -45,6 +46,8 @@ NOT_FUZZED = {
     "hamux.Trajectory", "hamux.Synapse", "learning.Classification", "learning.TrainedMemory", "lagrangians.Lagrangian",
     "statmech.ENSEMBLES", "data.IMAGE_SIDE", "kernels.KDE_KERNELS", "kernels.KernelConstants",
     "kernels.LSRMinima",
+    # built by et.init_image_et (or load_image_et), which check their arguments
+    "et.ImageET",
 }
 NOT_FUZZED_MODULES = {"validation"}
 
@@ -78,6 +81,48 @@ def _axes():
     import matplotlib.pyplot as plt
 
     return plt.subplots()[1]
+
+
+def _et_examples():
+    import tempfile
+
+    from amtutor import et, et_train
+
+    model = et.init_image_et(key=KEY, side=8, patch=4, dim=8, heads=1, head_dim=2, num_memories=4, steps=2)
+    w = np.ones((1, 2, 6), np.float32) * 0.3
+    tokens = np.random.default_rng(2).standard_normal((4, 6)).astype(np.float32)
+    images = np.random.default_rng(3).uniform(size=(2, 8, 8)).astype(np.float32)
+    masks = np.array([[True, False, True, False], [False, True, False, True]])
+    out = str(Path(tempfile.mkdtemp()) / "fuzz_et.npz")
+    saved = str(Path(tempfile.mkdtemp()) / "fuzz_et_saved.npz")
+    et.save_image_et(saved, model)
+    return {
+        "et.energy_transformer": dict(num_tokens=4, Wq=w, Wk=w, memories=tokens[:3], gamma=1.0, delta=0.0,
+                                      eps=1e-5, exclude_self=True, memory="relu", memory_beta=1.0),
+        "et.layer_norm": dict(x=tokens, gamma=1.0, delta=0.0, eps=1e-5),
+        "et.attention_energy": dict(xhat=tokens, Wq=w, Wk=w, beta=0.5, exclude_self=True),
+        "et.attention_update": dict(xhat=tokens, Wq=w, Wk=w, beta=0.5, exclude_self=True),
+        "et.hopfield_energy": dict(xhat=tokens, memories=tokens[:3]),
+        "et.hopfield_update": dict(xhat=tokens, memories=tokens[:3]),
+        "et.patchify": dict(image=images[0], patch=4),
+        "et.unpatchify": dict(patches=np.ones((4, 16), np.float32), side=8),
+        "et.random_patch_masks": dict(num_patches=4, ratio=0.5, key=KEY, count=2),
+        "et.init_image_et": dict(key=KEY, side=8, patch=4, dim=8, heads=1, head_dim=2, num_memories=4, steps=2,
+                                 alpha=0.1),
+        "et.mean_fill": dict(images=images, masks=masks, patch=4),
+        "et.neighbour_fill": dict(images=images, masks=masks, patch=4),
+        "et.biharmonic_fill": dict(images=images, masks=masks, patch=4),
+        "et.masked_mse": dict(predicted=images[::-1], images=images, masks=masks, patch=4),
+        "et.held_out_set": dict(count=2, ratio=0.5, side=8, patch=4, seed=0),
+        "et.inpainting_errors": dict(model=model, images=images, masks=masks, steps=1, biharmonic=True),
+        "et.save_image_et": dict(path=out, model=model),
+        "et.load_image_et": dict(path=saved),
+        "et_train.trainable": dict(model=model),
+        "et_train.train": dict(model=model, steps=1, batch=2, lr=1e-3, final_lr=1e-4, ratio=0.5, key=KEY,
+                               log_every=1),
+        "data.photographs": dict(names=["camera"], scale=0.5),
+        "data.random_crops": dict(images=[images[0]], size=4, count=2, key=KEY, flip=True),
+    }
 
 
 def _kernel_examples():
@@ -290,6 +335,7 @@ def EXAMPLES():  # noqa: N802 - a table, built lazily so that collection stays c
         "hamux.state_energy_graph": dict(shape=D, synapses={"M": hamux.MemorySynapse(MEM, L.Softmax(2.0))}),
         # kernels
         **_kernel_examples(),
+        **_et_examples(),
         # continuous
         "continuous.tanh_memory": dict(memories=MEM, separation=sep, beta=0.5),
         "continuous.tanh_energy": dict(memories=MEM, x=REAL, separation=sep, beta=0.5),
