@@ -1,6 +1,6 @@
 """Train the shipped circle score models: ``python -m amtutor.diffusion_train [--out DIR]``.
 
-For K = 2, 9 and 1000 points on the unit circle (:func:`amtutor.diffusion.circle_data`, seed 9)
+For K = 2, 9 and 1000 points on the unit circle (:func:`amtutor.diffusion.circle_data`, seed 6)
 this trains a :class:`~amtutor.diffusion.ScoreNet` with the recipes of
 :data:`amtutor.diffusion.RECIPES`, writes the EMA weights to ``amtutor/weights/circle_K{K}.eqx``
 (or ``--out``), samples 1,500 points with the chapter's Tweedie-ending sampler and prints the
