@@ -188,22 +188,24 @@ def two_memory_curvature(beta: float, distance: float) -> float:
 
 
 def energy_minima(memories: Float[Array, "K D"], starts: Float[Array, "N D"], *, beta: float,
-                  steps: int = 2000, tol: float = 1e-3) -> Float[Array, "M D"]:
-    r"""The distinct local minima of :func:`am_energy` reached from ``starts`` by gradient descent.
+                  steps: int = 1000, tol: float = 1e-2) -> Float[Array, "M D"]:
+    r"""The distinct local minima of :func:`am_energy` reached from ``starts`` by energy descent.
 
     :math:`E^\text{AM}` is twice the log-sum-exp energy of :func:`amtutor.kernels.lse_graph` at 2β,
-    so the descent is that graph run by :func:`amtutor.hamux.descend` (:func:`amtutor.kernels.descent`,
-    step α = 1/(4β)·min(1, 2β) — below the inverse curvature 1/2 near a memory and 1/(2β·spread)
-    elsewhere). End points closer than ``tol`` are merged; returns the minima ``(M, D)``, sorted by
-    energy."""
+    so the descent is that graph run by :func:`amtutor.hamux.descend` (through
+    :func:`amtutor.kernels.descent`) with step α = 1: the concave–convex (CCCP) update
+    :math:`x\leftarrow\sum_\mu\mathrm{softmax}_\mu(-\beta\lVert x-\xi\rVert^2)\,\xi^\mu`, which never
+    raises the energy (the Hessian of the log-sum-exp energy is at most the identity) and lands on
+    an isolated memory in one step. End points closer than ``tol`` are merged (a start exactly on a
+    saddle, such as the midpoint of two memories, stays there: use starts off symmetry lines).
+    Returns the minima ``(M, D)``, sorted by energy."""
     memories = _memories(memories)
     starts = _points("starts", starts, memories.shape[1], ndim=2)
     beta = float(_beta(beta))
     steps = check_int("steps", steps, minimum=1)
     tol = float(check_positive("tol", tol))
     graph = kernels.lse_graph(jnp.asarray(memories, jnp.float32), beta=2.0 * beta)
-    alpha = 0.5 * min(1.0, 1.0 / beta)
-    ends = np.asarray(kernels.descent(graph, jnp.asarray(starts, jnp.float32), alpha=alpha, steps=steps))
+    ends = np.asarray(kernels.descent(graph, jnp.asarray(starts, jnp.float32), alpha=1.0, steps=steps))
     kept: list[np.ndarray] = []
     for p in ends:
         if all(np.linalg.norm(p - q) > tol for q in kept):
