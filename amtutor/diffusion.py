@@ -254,8 +254,9 @@ def circle_energy(R: Float[Array, "*B"], *, beta: float) -> Float[Array, "*B"]:
 
 
 def circle_score(R: Float[Array, "*B"], *, beta: float) -> Float[Array, "*B"]:
-    r"""The radial score of the continuum, :math:`-\partial_R E/2 \cdot 1 = 2\big(I_1(2\beta R)/I_0(2\beta R)-R\big)`
-    (the ratio from the exponentially scaled Bessel functions, stable for any β)."""
+    r"""The radial force of the continuum, :math:`-\partial_R E = 2\big(I_1(2\beta R)/I_0(2\beta R)-R\big)`
+    (the notebook's radial score; the score of :math:`p\propto e^{-\beta E}` is β times it), with the
+    ratio from the exponentially scaled Bessel functions, stable for any β."""
     R = _radii(R)
     beta = float(_beta(beta))
     z = 2.0 * beta * R
