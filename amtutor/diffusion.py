@@ -456,6 +456,10 @@ def sample(model: ScoreNet, *, key, num: int = 1500, steps: int = 1000, sampler:
     E[x₀ | x_t]. ``sampler="reference"``: the notebook's grid ``linspace(1, eps, steps)``; its last
     step at t = ε multiplies the network's score error by Δ/std ≈ 0.3, which sharpens memorized
     points but blurs a manifold.
+
+    This is a reverse-time SDE driven by a learned score, which need not be the gradient of any
+    scalar energy, so it is its own ``lax.scan`` rather than :func:`amtutor.hamux.descend` (which
+    descends a graph's energy); energy minima are found with :func:`energy_minima`.
     """
     model = _model(model)
     check_key("key", key)
