@@ -26,11 +26,12 @@ book: $(STAMP)
 	$(KERNEL_ENV) $(BIN)/jupyter-book build . --all -W --keep-going
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-# One process on purpose: the book build (one test) then runs with the machine to itself. A
-# stalled notebook fails that test, naming the chapter (tests/test_book.py; no retry).
-# For faster local runs of the unit tests: .venv/bin/python -m pytest -n 2 -m "not book".
+# Two phases: the library's tests on every core (pytest-xdist), then the book build (one test)
+# with the machine to itself. A stalled notebook fails that test, naming the chapter
+# (tests/test_book.py; no retry). The unit tests alone: .venv/bin/python -m pytest -n 2 -m "not book".
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto -m "not book"
+	$(BIN)/python -m pytest -m book
 
 # Regenerate the Colab twins (book/*.ipynb) from the MyST sources.
 notebooks: $(STAMP)

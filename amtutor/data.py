@@ -13,6 +13,8 @@ Offline images (no network, deterministic, cached on first use):
 * :func:`glyph_images` – ≥1,000 distinct 48×48 binary glyphs rendered from the DejaVu fonts that
   matplotlib ships (D = 2304). Any two images differ in at least 5% of their pixels.
 * :func:`digit_images` – the 1,797 handwritten digits that scikit-learn ships, binarised.
+* :func:`photographs` – grayscale photographs from scikit-image and scikit-learn, and
+  :func:`random_crops` of them (the Energy Transformer's training and test crops).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ __all__ = [
     "glyph_labels",
     "digit_images",
     "IMAGE_SIDE",
+    "TRAIN_PHOTOGRAPHS",
+    "HELD_OUT_PHOTOGRAPHS",
+    "photographs",
+    "random_crops",
 ]
 
 IMAGE_SIDE = 48
@@ -283,3 +289,84 @@ def digit_images(*, upscale: int = 1, dtype=jnp.float32) -> tuple[jax.Array, jax
     img = np.where(digits.images >= 8, 1.0, -1.0)
     img = img.repeat(upscale, axis=1).repeat(upscale, axis=2)
     return jnp.asarray(img.reshape(len(img), -1), dtype=dtype), jnp.asarray(digits.target)
+
+
+TRAIN_PHOTOGRAPHS = ("astronaut", "brick", "cat", "cell", "chelsea", "clock", "coins", "colorwheel", "gravel",
+                     "hubble_deep_field", "immunohistochemistry", "microaneurysms", "moon", "page", "retina",
+                     "rocket", "text", "flower")
+"""The 18 photographs the Energy Transformer trains on (scikit-image's, and scikit-learn's flower)."""
+HELD_OUT_PHOTOGRAPHS = ("camera", "coffee", "grass", "china")
+"""Whole photographs kept out of training, for testing inpainting."""
+
+
+@lru_cache(maxsize=None)
+def _photograph(name: str, scale: float) -> np.ndarray:
+    from skimage import color, data as skdata, transform
+
+    if name in ("china", "flower"):
+        from sklearn.datasets import load_sample_image
+
+        image = load_sample_image(f"{name}.jpg")
+    else:
+        image = getattr(skdata, name)()
+    image = np.asarray(image)
+    if image.ndim == 3:
+        image = color.rgb2gray(image[..., :3])
+    image = image.astype(np.float64)
+    if image.max() > 1.0:
+        image = image / 255.0
+    if scale != 1.0:
+        image = transform.rescale(image, scale, anti_aliasing=True)
+    return np.clip(image, 0.0, 1.0).astype(np.float32)
+
+
+def photographs(names=None, *, scale: float = 0.5) -> dict[str, np.ndarray]:
+    """Grayscale photographs shipped with scikit-image and scikit-learn (offline), as float32 in [0, 1].
+
+    Args:
+        names: which photographs (default: :data:`TRAIN_PHOTOGRAPHS` + :data:`HELD_OUT_PHOTOGRAPHS`).
+        scale: rescaling factor in (0, 1] (anti-aliased); the Energy Transformer uses 0.5.
+
+    Returns ``{name: (H, W) array}``. Needs scikit-image.
+    """
+    known = TRAIN_PHOTOGRAPHS + HELD_OUT_PHOTOGRAPHS
+    names = known if names is None else names
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names) or not len(names):
+        raise TypeError(f"names must be a non-empty list of photograph names from {known}, got {names!r}")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"names: unknown photographs {unknown}; known: {known}")
+    scale = float(check_probability("scale", scale, open_low=True))
+    return {n: _photograph(n, scale) for n in names}
+
+
+def random_crops(images, size: int, count: int, *, key, flip: bool = False) -> jax.Array:
+    """``count`` random ``size``×``size`` crops, each from an image drawn uniformly from ``images`` (a
+    list or dict of 2-D arrays at least ``size`` on each side); with ``flip``, each crop is mirrored
+    left-right with probability ½. Deterministic for a given ``key``. Returns ``(count, size, size)``."""
+    images = list(images.values()) if isinstance(images, dict) else list(images)
+    if not images:
+        raise ValueError("images must hold at least one image")
+    size = check_int("size", size, minimum=1)
+    count = check_int("count", count, minimum=1, maximum=10**7)
+    check_key("key", key)
+    arrays = []
+    for i, image in enumerate(images):
+        image = np.asarray(as_array(f"images[{i}]", image, ndim=2), np.float32)
+        if min(image.shape) < size:
+            raise ValueError(f"images[{i}] of shape {image.shape} is smaller than the crop size {size}")
+        if not np.isfinite(image).all():
+            raise ValueError(f"images[{i}] must be finite (no NaN or infinity)")
+        arrays.append(image)
+    k_img, k_row, k_col, k_flip = jax.random.split(key, 4)
+    which = np.asarray(jax.random.randint(k_img, (count,), 0, len(arrays)))
+    u_row, u_col = np.asarray(jax.random.uniform(k_row, (count,))), np.asarray(jax.random.uniform(k_col, (count,)))
+    flips = np.asarray(jax.random.bernoulli(k_flip, 0.5, (count,))) if flip else np.zeros(count, bool)
+    out = np.empty((count, size, size), np.float32)
+    for j in range(count):
+        image = arrays[which[j]]
+        r = int(u_row[j] * (image.shape[0] - size + 1))
+        c = int(u_col[j] * (image.shape[1] - size + 1))
+        crop = image[r:r + size, c:c + size]
+        out[j] = crop[:, ::-1] if flips[j] else crop
+    return jnp.asarray(out)

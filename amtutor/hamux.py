@@ -106,30 +106,44 @@ def _scalar_leaf(name, value):
 
 
 class Layer(eqx.Module):
-    """A neuron layer: the ``shape`` of its state, its convex ``lagrangian`` and time constant ``tau``."""
+    """A neuron layer: the ``shape`` of its state, its convex ``lagrangian`` and time constant ``tau``.
+
+    ``neuron_energy=False`` drops the layer's own energy ⟨x, x̂⟩ − L(x) from the total, as the Energy
+    Transformer does for its layer norm (eq. 3.19, where that energy is O(ε)): the layer then obeys
+    τ dx/dt = −∂E_synapses/∂x̂ with no leak term −x, and the energy E_synapses(x̂(x)) still never
+    increases, because dE/dt = −τ⁻¹ ∇E·(∂²L/∂x²)∇E ≤ 0 for a convex L (eqs. 3.20–3.21).
+    """
 
     shape: tuple[int, ...] = eqx.field(static=True)
     lagrangian: Lagrangian
     tau: Float[Array, ""]
+    neuron_energy: bool = eqx.field(static=True)
 
-    def __init__(self, shape: int | Sequence[int], lagrangian: Lagrangian, *, tau: float | Array = 1.0):
+    def __init__(self, shape: int | Sequence[int], lagrangian: Lagrangian, *, tau: float | Array = 1.0,
+                 neuron_energy: bool = True):
         shape = _check_shape(shape)
         if not isinstance(lagrangian, Lagrangian):
             raise TypeError(
                 "lagrangian must be an amtutor.lagrangians.Lagrangian such as Tanh(beta=1.0) or "
                 f"Softmax(beta=2.0), got {type(lagrangian).__name__}"
             )
+        if not isinstance(neuron_energy, bool):
+            raise TypeError(f"neuron_energy must be True or False, got {neuron_energy!r}")
         self.shape = tuple(int(n) for n in shape)
         self.lagrangian = lagrangian
         # an array leaf: trainable, and a new value does not recompile the descent
         self.tau = _scalar_leaf("tau", tau)
+        self.neuron_energy = neuron_energy
 
     def activation(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
         """x̂ = ∇L(x)."""
         return self.lagrangian.activation(x)
 
     def energy(self, xhat: Float[Array, "*shape"], x: Float[Array, "*shape"]) -> Float[Array, ""]:
-        """Neuron energy ⟨x, x̂⟩ − L(x); its gradient with respect to ``xhat`` is ``x`` (custom JVP)."""
+        """Neuron energy ⟨x, x̂⟩ − L(x); its gradient with respect to ``xhat`` is ``x`` (custom JVP).
+        Zero when the layer was built with ``neuron_energy=False``."""
+        if not self.neuron_energy:
+            return jnp.zeros((), jnp.float32)
         return neuron_energy(self.lagrangian, xhat, x)
 
 

@@ -43,7 +43,7 @@ MODULES = sorted(m.name for m in pkgutil.iter_modules(amtutor.__path__) if not m
 # tests/test_package.py: its functions *are* the error messages).
 NOT_FUZZED = {
     "binary.Recall", "binary.Separation", "capacity.Estimate", "retrieval.RetrievalRate",
-    "hamux.Trajectory", "hamux.Synapse", "learning.Classification", "lagrangians.Lagrangian",
+    "hamux.Trajectory", "hamux.Synapse", "learning.Classification", "learning.TrainedMemory", "lagrangians.Lagrangian",
     "statmech.ENSEMBLES", "data.IMAGE_SIDE", "kernels.KDE_KERNELS", "kernels.KernelConstants",
     "kernels.LSRMinima", "diffusion.TrainResult", "diffusion.RegimeMetrics",
     # a command line: argparse checks its arguments (tests/test_diffusion.py runs it in miniature)
@@ -155,6 +155,43 @@ def _tmp_weights():
     import tempfile
 
     return str(pathlib.Path(tempfile.mkdtemp()) / "fuzz.eqx")
+
+
+def _ml_examples():
+    from amtutor import learning
+
+    x = REAL.reshape(4, 4)
+    labels = np.array([0, 1, 2, 1])
+    pairs = learning.labelled_pairs(x, labels, num_classes=3)
+    centres, points = MEM[:3, :2] * 0.5, REAL.reshape(8, 2)
+    options = dict(beta=2.0, eta=0.1, steps=3)
+    return {
+        "learning.GeneralMemorySynapse": dict(memories=MEM, beta=0.5, similarity="dot", separation=2,
+                                              scaling="identity"),
+        "learning.memory_graph": dict(memories=MEM, beta=0.5, similarity="negative_squared_distance",
+                                      separation="exp", scaling="log"),
+        "learning.memory_energy": dict(memories=MEM, v=REAL, beta=0.5, similarity="dot", separation="exp",
+                                       scaling="log"),
+        "learning.clamped_descent": dict(graph=learning.memory_graph(MEM, beta=0.5), v=REAL, eta=0.1, steps=3,
+                                         mask=np.arange(D) % 2 == 0),
+        "learning.supervised_mask": dict(num_features=4, num_classes=3, given="x"),
+        "learning.labelled_pairs": dict(x=x, labels=labels, num_classes=3),
+        "learning.am_predict": dict(memories=pairs, x=x, num_classes=3, **options),
+        "learning.am_classify": dict(memories=pairs, x=x, num_classes=3, **options),
+        "learning.initial_prototypes": dict(x=x, labels=labels, num_classes=3, num_prototypes=3, key=KEY),
+        "learning.train_classifier": dict(x=x, labels=labels, num_classes=3, num_prototypes=3, key=KEY,
+                                          iterations=2, learning_rate=0.01, regularization=1e-4, **options),
+        "learning.clam_graph": dict(centres=centres, beta=2.0),
+        "learning.clam_energy": dict(centres=centres, points=points, beta=2.0),
+        "learning.clam_descent": dict(centres=centres, points=points, **options),
+        "learning.clam_loss": dict(centres=centres, points=points, **options),
+        "learning.masked_clam_loss": dict(centres=centres, points=points, key=KEY, mask_fraction=0.3, **options),
+        "learning.train_clam": dict(points=points, num_clusters=3, key=KEY, iterations=2, learning_rate=0.05,
+                                    masked=True, mask_fraction=0.3, **options),
+        "learning.basin_assignment": dict(centres=centres, points=points, **options),
+        "learning.voronoi_assignment": dict(centres=centres, points=points),
+        "learning.kmeans_objective": dict(centres=centres, points=points),
+    }
 
 
 def EXAMPLES():  # noqa: N802 - a table, built lazily so that collection stays cheap
@@ -307,6 +344,7 @@ def EXAMPLES():  # noqa: N802 - a table, built lazily so that collection stays c
         "learning.label_energies": dict(graph=labelled, image=STATE, steps=5),
         "learning.classify_by_energy": dict(graph=labelled, image=STATE, steps=5),
         "learning.generate": dict(graph=labelled, label=1, key=KEY, steps=5),
+        **_ml_examples(),
         # plot (matplotlib objects are returned; the checks are about the inputs)
         "plot.show_image": dict(ax=_axes(), image=MEM[0], side=4),
         "plot.image_grid": dict(images=MEM, ncols=3, side=4),

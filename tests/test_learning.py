@@ -158,3 +158,170 @@ def test_clamped_values_and_keys_are_checked():
     # traced values are not checked: vmap over a batch still works
     labels = jax.vmap(lambda x: learning.classify(g, x, steps=20).label)(IMAGES[:2])
     assert labels.shape == (2,)
+
+
+# ---- associative memory as a machine-learning model (chapter 5) ----------------------------
+
+XI = jax.random.normal(jax.random.key(7), (5, 4))
+V = jnp.array([0.3, -0.2, 0.5, 0.1])
+
+
+def _direct_energy(xi, v, beta, similarity, separation, scaling):
+    xi, v = np.asarray(xi, np.float64), np.asarray(v, np.float64)
+    s = xi @ v if similarity == "dot" else -0.5 * np.sum((v - xi) ** 2, axis=1)
+    z = beta * s
+    if separation == "exp":
+        return -logsumexp(z) if scaling == "log" else -np.sum(np.exp(z))
+    total = np.sum(z**separation)
+    return -np.log(total) if scaling == "log" else -total
+
+
+@pytest.mark.parametrize("similarity", ["dot", "negative_squared_distance"])
+@pytest.mark.parametrize("separation,scaling", [("exp", "log"), ("exp", "identity"), (2, "log"),
+                                                (2, "identity"), (3, "identity")])
+def test_memory_energy_is_eq_5_7(similarity, separation, scaling):
+    e = learning.memory_energy(XI, V, beta=1.5, similarity=similarity, separation=separation, scaling=scaling)
+    np.testing.assert_allclose(e, _direct_energy(XI, V, 1.5, similarity, separation, scaling), rtol=1e-5)
+
+
+def test_clamped_descent_is_masked_gradient_descent():
+    """v ← v − η m ⊙ ∇E(v) (eq. 5.9), step by step, against jax.grad of the direct formula."""
+    mask = jnp.array([True, False, True, False])
+    run = learning.clamped_descent(learning.memory_graph(XI, beta=2.0), V, eta=0.05, steps=6, mask=mask,
+                                   record=True)
+    grad = jax.grad(lambda v: -jax.nn.logsumexp(-1.0 * jnp.sum((v - XI) ** 2, axis=1)))
+    v = V
+    for t in range(6):
+        v = v - 0.05 * jnp.where(mask, grad(v), 0.0)
+        np.testing.assert_allclose(run.states["v"][t + 1], v, atol=1e-6)
+    np.testing.assert_array_equal(run.final["v"][~mask], V[~mask])
+    assert learning.clamped_descent(learning.memory_graph(XI, beta=2.0), V, eta=0.05, steps=6).states["v"].shape == (2, 4)
+
+
+def test_supervised_mask_modes_and_pairs():
+    np.testing.assert_array_equal(learning.supervised_mask(3, 2), [False] * 3 + [True] * 2)
+    np.testing.assert_array_equal(learning.supervised_mask(3, 2, given="y"), [True] * 3 + [False] * 2)
+    np.testing.assert_array_equal(learning.supervised_mask(3, 2, given="none"), [True] * 5)
+    pairs = learning.labelled_pairs(IMAGES, LABELS, num_classes=3)
+    assert pairs.shape == (6, 19)
+    np.testing.assert_array_equal(pairs[:, 16:], jax.nn.one_hot(LABELS, 3))
+    with pytest.raises(ValueError, match="given must be one of"):
+        learning.supervised_mask(3, 2, given="both")
+    with pytest.raises(ValueError, match="labels has 5 entries but x has 6 rows"):
+        learning.labelled_pairs(IMAGES, LABELS[:5], num_classes=3)
+    with pytest.raises(TypeError, match="labels must be integer classes"):
+        learning.labelled_pairs(IMAGES, LABELS * 1.0, num_classes=3)
+
+
+def test_am_classify_recovers_stored_labels_and_generation_recalls():
+    pairs = learning.labelled_pairs(IMAGES, LABELS, num_classes=3)
+    guess = learning.am_classify(pairs, IMAGES, num_classes=3, beta=1.0, eta=1.0, steps=3)
+    np.testing.assert_array_equal(guess, LABELS)
+    y = learning.am_predict(pairs, IMAGES[:2], num_classes=3, beta=1.0, eta=1.0, steps=3)
+    assert y.shape == (2, 3)
+    # x given y: clamp a label, the image part moves towards that class's stored images
+    graph = learning.memory_graph(pairs, beta=1.0)
+    start = jnp.concatenate([jnp.zeros(16), jax.nn.one_hot(2, 3)])
+    out = learning.clamped_descent(graph, start, eta=1.0, steps=5,
+                                   mask=learning.supervised_mask(16, 3, given="y")).final["v"]
+    np.testing.assert_array_equal(out[16:], jax.nn.one_hot(2, 3))
+    overlaps = IMAGES @ out[:16]
+    assert int(LABELS[jnp.argmax(overlaps)]) == 2
+
+
+def test_train_classifier_learns_separable_classes():
+    key_a, key_b = jax.random.split(jax.random.key(11))
+    x = jnp.concatenate([jax.random.normal(key_a, (30, 3)) + 2.0, jax.random.normal(key_b, (30, 3)) - 2.0])
+    labels = jnp.array([0] * 30 + [1] * 30)
+    init = learning.initial_prototypes(x, labels, num_classes=2, num_prototypes=4, key=jax.random.key(0))
+    np.testing.assert_array_equal(jnp.argmax(init[:, 3:], 1), [0, 1, 0, 1])  # round robin over classes
+    result = learning.train_classifier(x, labels, num_classes=2, num_prototypes=4, key=jax.random.key(0),
+                                       beta=1.0, eta=1.0, steps=2, iterations=60, learning_rate=0.05)
+    assert result.memories.shape == (4, 5) and result.losses.shape == (60,)
+    assert float(result.losses[-1]) < float(result.losses[0])
+    guess = learning.am_classify(result.memories, x, num_classes=2, beta=1.0, eta=1.0, steps=2)
+    assert float(jnp.mean(guess == labels)) > 0.95
+    with pytest.raises(ValueError, match="num_prototypes must be <= 60"):
+        learning.train_classifier(x, labels, num_classes=2, num_prototypes=61, key=jax.random.key(0),
+                                  beta=1.0, eta=1.0, steps=2)
+
+
+def test_clam_energy_and_descent_closed_forms():
+    centres = jnp.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    points = jnp.array([[0.2, 0.1], [0.9, 1.5], [-0.3, 0.4]])
+    beta = 2.5
+    d2 = np.sum((np.asarray(points)[:, None] - np.asarray(centres)[None]) ** 2, -1)
+    np.testing.assert_allclose(learning.clam_energy(centres, points, beta=beta),
+                               -logsumexp(-beta * d2, axis=1) / beta, rtol=1e-5)
+    # one step: v − η · 2 Σ_j p_j (v − c_j)
+    p = softmax(-beta * d2, axis=1)
+    step = np.asarray(points) - 0.1 * 2 * (np.asarray(points) - p @ np.asarray(centres))
+    np.testing.assert_allclose(learning.clam_descent(centres, points, beta=beta, eta=0.1, steps=1), step, atol=1e-6)
+    # the loss of eq. 5.21 (mean over points) and the k-means objective
+    out = learning.clam_descent(centres, points, beta=beta, eta=0.1, steps=4)
+    np.testing.assert_allclose(learning.clam_loss(centres, points, beta=beta, eta=0.1, steps=4),
+                               np.mean(np.sum((np.asarray(points) - np.asarray(out)) ** 2, 1)), rtol=1e-5)
+    np.testing.assert_allclose(learning.kmeans_objective(centres, points), d2.min(1).sum(), rtol=1e-6)
+    np.testing.assert_array_equal(learning.voronoi_assignment(centres, points), d2.argmin(1))
+    # large β, enough steps: every point lands in its own Voronoi cell
+    np.testing.assert_array_equal(learning.basin_assignment(centres, points, beta=100.0, eta=0.2, steps=20),
+                                  d2.argmin(1))
+
+
+def test_masked_clam_loss_fills_in_hidden_coordinates():
+    centres = jnp.array([[0.0, 0.0, 0.0], [3.0, 3.0, 3.0]])
+    points = jnp.array([[0.1, 0.0, -0.1], [2.9, 3.1, 3.0]])
+    loss = learning.masked_clam_loss(centres, points, key=jax.random.key(0), beta=5.0, eta=0.2, steps=20,
+                                     mask_fraction=0.3)
+    assert 0.0 <= float(loss) < 0.1  # hidden coordinates refilled from the right centre
+    with pytest.raises(ValueError, match="mask_fraction must lie in \\(0.0, 1.0\\)"):
+        learning.masked_clam_loss(centres, points, key=jax.random.key(0), beta=5.0, eta=0.2, steps=2,
+                                  mask_fraction=1.0)
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_train_clam_finds_well_separated_centres(masked):
+    # 6-D, so that the masked loss (eq. 5.23) has visible coordinates to infer the hidden ones from
+    truth = jnp.repeat(jnp.array([[-3.0, 0.0], [3.0, 0.0], [0.0, 4.0]]), 3, axis=1)
+    noise = 0.3 * jax.random.normal(jax.random.key(5), (3, 40, 6))
+    points = (truth[:, None] + noise).reshape(-1, 6)
+    # Like Lloyd's k-means, ClAM finds a local optimum: take the first key whose random starting
+    # centres (train_clam's draw, reproduced here) fall in three different blobs.
+    def starts_in_every_blob(key):
+        first = jax.random.choice(jax.random.split(key)[0], 120, (3,), replace=False)
+        return len(set(np.asarray(first) // 40)) == 3
+
+    key = next(k for k in map(jax.random.key, range(50)) if starts_in_every_blob(k))
+    result = learning.train_clam(points, 3, key=key, beta=3.0, eta=0.1, steps=10, iterations=150,
+                                 learning_rate=0.1, masked=masked)
+    nearest = np.min(np.linalg.norm(np.asarray(result.memories)[:, None] - np.asarray(truth)[None], axis=-1), 0)
+    # the masked loss biases the centres outwards: T = 10 steps leave the hidden coordinates
+    # (started at 0) short of their centre, and the centres move out to compensate
+    assert np.all(nearest < (1.0 if masked else 0.2))
+    cells = np.asarray(learning.voronoi_assignment(result.memories, points)).reshape(3, 40)
+    assert all(len(set(row)) == 1 for row in cells) and len(set(cells[:, 0])) == 3  # the blobs
+    with pytest.raises(ValueError, match="num_clusters must be <= 120"):
+        learning.train_clam(points, 121, key=jax.random.key(1), beta=3.0, eta=0.1, steps=2)
+    with pytest.raises(TypeError, match="masked must be True or False"):
+        learning.train_clam(points, 3, key=jax.random.key(1), beta=3.0, eta=0.1, steps=2, masked="yes")
+
+
+def test_ml_errors_name_the_culprit():
+    with pytest.raises(ValueError, match="similarity must be one of"):
+        learning.memory_graph(XI, beta=1.0, similarity="cosine")
+    with pytest.raises(ValueError, match="separation = 3 \\(odd\\) with scaling='log'"):
+        learning.memory_graph(XI, beta=1.0, separation=3)
+    with pytest.raises(TypeError, match="graph must be a one-layer graph"):
+        learning.clamped_descent(small_memory(), V, eta=0.1, steps=2)
+    with pytest.raises(TypeError, match="mask must be boolean"):
+        learning.clamped_descent(learning.memory_graph(XI, beta=1.0), V, eta=0.1, steps=2, mask=np.ones(4))
+    with pytest.raises(ValueError, match="eta must be > 0"):
+        learning.clam_descent(XI[:, :2], XI[:, :2], beta=1.0, eta=0.0, steps=2)
+    with pytest.raises(ValueError, match="points has 3 coordinates but the centres have D = 2"):
+        learning.kmeans_objective(XI[:, :2], XI[:, :3])
+    with pytest.raises(ValueError, match="memories have 3 coordinates, not more than num_classes = 3"):
+        learning.am_predict(XI[:, :3], XI[:, :1], num_classes=3, beta=1.0, eta=1.0, steps=1)
+    with pytest.raises(ValueError, match="x has 2 coordinates but the memories \\(minus the label units\\)"):
+        learning.am_predict(XI, XI[:, :2], num_classes=3, beta=1.0, eta=1.0, steps=1)
+    with pytest.raises(ValueError, match="the descent diverged"):
+        learning.clam_descent(XI[:, :2], 100 * XI[:, :2] + 50, beta=1.0, eta=5.0, steps=30)
