@@ -45,7 +45,9 @@ NOT_FUZZED = {
     "binary.Recall", "binary.Separation", "capacity.Estimate", "retrieval.RetrievalRate",
     "hamux.Trajectory", "hamux.Synapse", "learning.Classification", "learning.TrainedMemory", "lagrangians.Lagrangian",
     "statmech.ENSEMBLES", "data.IMAGE_SIDE", "kernels.KDE_KERNELS", "kernels.KernelConstants",
-    "kernels.LSRMinima",
+    "kernels.LSRMinima", "diffusion.TrainResult", "diffusion.RegimeMetrics",
+    # a command line: argparse checks its arguments (tests/test_diffusion.py runs it in miniature)
+    "diffusion_train.main",
     # built by et.init_image_et (or load_image_et), which check their arguments
     "et.ImageET",
 }
@@ -161,6 +163,42 @@ def _kernel_examples():
         "kernels.grid_minima": dict(energies=np.add.outer(np.arange(-3.0, 4.0) ** 2, np.arange(-3.0, 4.0) ** 2)),
         "kernels.count_grid_minima": dict(energies=np.add.outer(np.arange(-3.0, 4.0) ** 2, np.arange(-3.0, 4.0) ** 2)),
     }
+
+
+def _diffusion_examples():
+    from amtutor import diffusion
+
+    net = diffusion.ScoreNet(key=KEY, embed_dim=8, hidden=8)
+    pts = np.array([[1.0, 0.0], [0.0, 1.0], [-0.6, 0.7]], np.float32)
+    radii = np.array([0.5, 1.0], np.float32)
+    return {
+        "diffusion.beta_of_time": dict(t=0.1, sigma=1.0),
+        "diffusion.marginal_std": dict(t=0.1, sigma=1.0),
+        "diffusion.dm_energy": dict(memories=pts, x=pts[:2] * 0.5, t=0.1, sigma=1.0),
+        "diffusion.am_energy": dict(memories=pts, x=pts[:2] * 0.5, beta=2.0),
+        "diffusion.two_memory_curvature": dict(beta=2.0, distance=0.5),
+        "diffusion.energy_minima": dict(memories=pts, starts=pts * 0.9, beta=2.0, steps=5, tol=1e-3),
+        "diffusion.circle_data": dict(num_points=5, key=KEY, equispaced=False),
+        "diffusion.circle_energy": dict(R=radii, beta=2.0),
+        "diffusion.circle_score": dict(R=radii, beta=2.0),
+        "diffusion.circle_minimum": dict(beta=2.0),
+        "diffusion.ScoreNet": dict(key=KEY, dim=2, embed_dim=8, scale=16.0, hidden=8, sigma=1.0),
+        "diffusion.dsm_loss": dict(model=net, x0=pts, key=KEY, eps=1e-5),
+        "diffusion.train": dict(data=pts, key=KEY, steps=2, lr=1e-3, ema=0.9, batch=2, chunk=1, eps=1e-5,
+                                model=net),
+        "diffusion.sample": dict(model=net, key=KEY, num=3, steps=4, sampler="tweedie", eps=1e-5),
+        "diffusion.ray_energy": dict(model=net, points=pts, t=0.15, nodes=4),
+        "diffusion.flow_energy": dict(model=net, points=pts, memories=pts, t=0.5, steps=2),
+        "diffusion.regime_metrics": dict(samples=pts, memories=pts, bins=4, off_angle=0.2, on_circle=0.2),
+        "diffusion.save_model": dict(model=net, path=_tmp_weights()),
+        "diffusion.load_model": dict(num_memories=2),
+    }
+
+
+def _tmp_weights():
+    import tempfile
+
+    return str(Path(tempfile.mkdtemp()) / "fuzz.eqx")
 
 
 def _ml_examples():
@@ -336,6 +374,8 @@ def EXAMPLES():  # noqa: N802 - a table, built lazily so that collection stays c
         # kernels
         **_kernel_examples(),
         **_et_examples(),
+        # diffusion
+        **_diffusion_examples(),
         # continuous
         "continuous.tanh_memory": dict(memories=MEM, separation=sep, beta=0.5),
         "continuous.tanh_energy": dict(memories=MEM, x=REAL, separation=sep, beta=0.5),
