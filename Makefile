@@ -30,7 +30,7 @@ book: $(STAMP)
 # with the machine to itself. A stalled notebook fails that test, naming the chapter
 # (tests/test_book.py; no retry). The unit tests alone: .venv/bin/python -m pytest -n 2 -m "not book".
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto -m "not book"
+	$(BIN)/python -m pytest -n auto --dist worksteal -m "not book"
 	$(BIN)/python -m pytest -m book
 
 # Regenerate the Colab twins (book/*.ipynb) from the MyST sources.
