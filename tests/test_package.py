@@ -42,8 +42,10 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
     (wheel,) = wheel_dir.glob("amtutor-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "amtutor/binary.py" in names and not any(n.startswith(("tests/", "book/")) for n in names)
-    # the diffusion chapter loads trained weights from the package (package-data in pyproject)
+    # the diffusion and Energy Transformer chapters load trained weights from the package
+    # (package-data in pyproject)
     assert all(f"amtutor/weights/circle_K{k}.eqx" in names for k in (2, 9, 1000)), names
+    assert "amtutor/weights/energy_transformer.npz" in names, names
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(wheel)],
         check=True, capture_output=True,
@@ -52,7 +54,7 @@ def test_wheel_installs_and_runs_outside_the_source_tree(tmp_path):
         "import amtutor, jax; from amtutor import binary, data;"
         "m = data.binary_patterns(3, 50, key=jax.random.key(0));"
         "r = binary.async_recall(m, m[0], binary.quadratic(), key=jax.random.key(1));"
-        "from amtutor import diffusion; diffusion.load_model(9);"
+        "from amtutor import diffusion, et; diffusion.load_model(9); et.load_image_et();"
         "print(amtutor.__file__, bool((r.final == m[0]).all()))"
     )
     out = subprocess.run(
