@@ -39,6 +39,23 @@ def test_every_page_is_in_the_toc():
         assert (ROOT / f"{entry}.md").exists(), f"_toc.yml lists {entry} but {entry}.md is missing"
 
 
+def test_repository_address_is_written_once():
+    """_config.yml holds the repository address; every install cell, README and pyproject must use
+    that one, so moving the repository is a one-line change plus this test's report."""
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"].rstrip("/")
+    files = [ROOT / "README.md", ROOT / "pyproject.toml", *sorted((ROOT / "book").glob("*.md")),
+             *sorted((ROOT / "book").glob("*.ipynb"))]
+    wrong = {f"{path.name}: {found}" for path in files
+             for found in re.findall(r"https://github\.com/[\w.-]+/[\w.-]+", path.read_text())
+             if found.rstrip("/") != url and "amtutor" in found}
+    assert not wrong, f"repository addresses other than _config.yml's {url}: {sorted(wrong)}"
+
+
+@pytest.mark.parametrize("source", [s for s in notebook_sources() if s.stem != "intro"], ids=lambda p: p.stem)
+def test_every_chapter_says_which_device_it_runs_on(source):
+    assert 'print("JAX runs on:", jax.devices()[0].platform)' in source.read_text(), source.name
+
+
 def test_bibliography_parses_and_every_citation_resolves():
     """A merge once dropped a closing brace in references.bib, which only the (slow) book build
     caught; this finds it, and any {cite} key with no entry, in a fraction of a second."""
