@@ -681,13 +681,7 @@ class Graph(eqx.Module):
         return out
 
 
-def _minus_half_square(xhat):
-    # cancels the identity layer's neuron energy ½|x|² (x̂ = x for Identity)
-    return -0.5 * jnp.sum(xhat**2)
-
-
 STATE_LAYER = "v"  # the one layer of :func:`state_energy_graph`
-_CANCEL = "cancel neuron energy"
 
 
 def state_energy_graph(shape: int | Sequence[int], synapses: Mapping[str, Synapse], *,
@@ -697,10 +691,9 @@ def state_energy_graph(shape: int | Sequence[int], synapses: Mapping[str, Synaps
     Machine-learning papers write the memory energy of one state ``v`` and descend it directly,
     :math:`v \leftarrow v - \eta\,\nabla_v E(v)` (eqs. 5.8–5.10 of the tutorial; no neuron
     energy). This builds that model on the library's one descent core: one layer ``layer`` with the
-    :class:`~amtutor.lagrangians.Identity` Lagrangian (x̂ = v, neuron energy ½|v|²), the given
-    one-layer synapses, and one more synapse −½|x̂|² that cancels the neuron energy. Then
-    ``graph.energy({layer: v})`` is E(v), and :func:`descend` with ``dt = η`` (τ = 1) takes exactly
-    the steps above, because ∂E_total/∂x̂ = v + ∇E(v) − v = ∇E(v). Clamping units
+    :class:`~amtutor.lagrangians.Identity` Lagrangian (x̂ = v) built with ``neuron_energy=False``, and
+    the given one-layer synapses. Then ``graph.energy({layer: v})`` is E(v), and :func:`descend` with
+    ``dt = η`` (τ = 1) takes exactly the steps above, because ∂E_total/∂x̂ = ∇E(v). Clamping units
     (``clamped={layer: mask}``) gives the masked descent of eq. 5.9.
 
     Args:
@@ -712,10 +705,8 @@ def state_energy_graph(shape: int | Sequence[int], synapses: Mapping[str, Synaps
         raise TypeError("synapses must be a non-empty dict {name: Synapse} (each acting on the one state)")
     if not isinstance(layer, str):
         raise TypeError(f"layer must be a name (str), got {type(layer).__name__}")
-    if _CANCEL in synapses:
-        raise ValueError(f"synapses: the name {_CANCEL!r} is reserved for the neuron-energy cancellation")
-    everything = {**synapses, _CANCEL: FunctionSynapse(_minus_half_square)}
-    return Graph({layer: Layer(shape, Identity())}, everything, [(name, layer) for name in everything])
+    return Graph({layer: Layer(shape, Identity(), neuron_energy=False)}, synapses,
+                 [(name, layer) for name in synapses])
 
 
 def _synapse_energy(synapse, xhats, t, args):
