@@ -336,22 +336,31 @@ class ImageET(eqx.Module):
         xhat = self.graph.layers[TOKENS].activation(x)[1:]
         return mean + std * (xhat @ self.decoder + self.decoder_bias)
 
+    def _descend(self, image, mask, steps, alpha, record_every):
+        x0, normalisation = self.tokens(image, mask)
+        steps = self.steps if steps is None else steps
+        run = hamux.descend(self.graph, {TOKENS: x0}, dt=self.alpha if alpha is None else alpha,
+                            steps=steps, record_every=record_every)
+        return run, normalisation
+
     def trajectory(self, image: Float[Array, "H W"], mask: Bool[Array, " N"], *, steps: int | None = None,
                    alpha: float | None = None, record_every: int | None = None) -> hamux.Trajectory:
         """The T-step descent of one crop's tokens (the library's :func:`~amtutor.hamux.descend`)."""
-        x0, _ = self.tokens(image, mask)
-        steps = self.steps if steps is None else steps
-        return hamux.descend(self.graph, {TOKENS: x0}, dt=self.alpha if alpha is None else alpha,
-                             steps=steps, record_every=record_every)
+        return self._descend(image, mask, steps, alpha, record_every)[0]
+
+    def inpaint(self, image: Float[Array, "H W"], mask: Bool[Array, " N"], *, steps: int | None = None,
+                alpha: float | None = None):
+        """``(inpainted crop, (mean, std))``: the crop with its hidden patches predicted, and the
+        visible-pixel normalisation it was computed with (the training loss scales by it)."""
+        run, normalisation = self._descend(image, mask, steps, alpha, None)
+        predicted = self.decode(run.final[TOKENS], normalisation)
+        patches = patchify(image, self.patch)
+        return unpatchify(jnp.where(mask[:, None], predicted, patches), self.side), normalisation
 
     def __call__(self, image: Float[Array, "H W"], mask: Bool[Array, " N"], *, steps: int | None = None,
                  alpha: float | None = None) -> Float[Array, "H W"]:
         """The inpainted crop: visible patches kept, hidden ones predicted."""
-        _, normalisation = self.tokens(image, mask)
-        run = self.trajectory(image, mask, steps=steps, alpha=alpha)
-        predicted = self.decode(run.final[TOKENS], normalisation)
-        patches = patchify(image, self.patch)
-        return unpatchify(jnp.where(mask[:, None], predicted, patches), self.side)
+        return self.inpaint(image, mask, steps=steps, alpha=alpha)[0]
 
 
 def init_image_et(*, key, side: int = 32, patch: int = 4, dim: int = 128, heads: int = 4, head_dim: int = 32,
@@ -432,10 +441,9 @@ def neighbour_fill(images: Float[Array, "*B H W"], masks: Bool[Array, "*B N"], *
     vis = (~masks).reshape(*batch, grid, grid, 1).astype(jnp.float32)
     pad = [(0, 0)] * len(batch) + [(1, 1), (1, 1), (0, 0)]
     pv, vv = jnp.pad(p * vis, pad), jnp.pad(vis, pad)
-    total = sum(pv[..., 1 + di:1 + di + grid, 1 + dj:1 + dj + grid, :]
-                for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0))
-    count = sum(vv[..., 1 + di:1 + di + grid, 1 + dj:1 + dj + grid, :]
-                for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0))
+    shifts = [(1 + di, 1 + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1) if (di, dj) != (0, 0)]
+    total = sum(pv[..., i:i + grid, j:j + grid, :] for i, j in shifts)
+    count = sum(vv[..., i:i + grid, j:j + grid, :] for i, j in shifts)
     fallback = patchify(mean_fill(images, masks, patch=patch), patch).reshape(p.shape)
     fill = jnp.where(count > 0, total / jnp.maximum(count, 1.0), fallback)
     out = jnp.where(vis > 0, p, fill).reshape(patches.shape)
@@ -449,11 +457,12 @@ def biharmonic_fill(images: Float[Array, "*B H W"], masks: Bool[Array, "*B N"], 
 
     images, masks = _check_crops(images, masks, patch)
     flat_images = np.asarray(images, np.float64).reshape(-1, *images.shape[-2:])
-    flat_masks = np.asarray(masks).reshape(-1, masks.shape[-1])
-    side = images.shape[-1]
+    # every crop's hidden pixels at once: the patch flags spread over their p² pixels
+    flat_masks = jnp.asarray(masks).reshape(-1, masks.shape[-1])
+    spread = jnp.repeat(flat_masks[..., None], patch * patch, axis=-1).astype(jnp.float32)
+    hidden_pixels = np.asarray(unpatchify(spread, images.shape[-1])) > 0.5
     out = np.empty_like(flat_images)
-    for i, (image, mask) in enumerate(zip(flat_images, flat_masks)):
-        pixels = np.asarray(unpatchify(jnp.repeat(jnp.asarray(mask)[:, None], patch * patch, axis=1), side)) > 0.5
+    for i, (image, pixels) in enumerate(zip(flat_images, hidden_pixels)):
         out[i] = inpaint_biharmonic(image, pixels)
     return out.reshape(images.shape).astype(np.float32)
 

@@ -45,8 +45,8 @@ def _loss(params, static, images, masks, normalised):
     model = eqx.combine(params, static)
 
     def one(image, mask):
-        _, (_, std) = model.tokens(image, mask)
-        err = (et.patchify(model(image, mask), model.patch) - et.patchify(image, model.patch)) ** 2
+        filled, (_, std) = model.inpaint(image, mask)
+        err = (et.patchify(filled, model.patch) - et.patchify(image, model.patch)) ** 2
         hidden = mask[:, None] * jnp.ones_like(err)
         return jnp.sum(err * hidden), jnp.sum(err * hidden) / std**2, jnp.sum(hidden)
 
