@@ -563,6 +563,14 @@ def _iterations(iterations):
     return check_int("iterations", iterations, minimum=1)
 
 
+def _training_options(key, beta, eta, steps, iterations, learning_rate):
+    """The checked settings shared by the two trainers (prototypes and ClAM centres): the descent's
+    β, step η and depth T, and the optimiser's iterations and learning rate."""
+    check_key("key", key)
+    return (_beta(beta), _beta(eta, "eta"), _steps(steps), _iterations(iterations),
+            _beta(learning_rate, "learning_rate"))
+
+
 @partial(jax.jit, static_argnames=("num_classes", "steps", "iterations"))
 def _fit_classifier(init, x, labels, beta, eta, rate, reg, *, num_classes, steps, iterations):
     import optax
@@ -605,10 +613,7 @@ def train_classifier(x: Float[Array, "m d"], labels: Int[Array, " m"], *, num_cl
     labels = _labels(labels, num_classes, x.shape[0])
     num_prototypes = check_int("num_prototypes", num_prototypes, minimum=1, maximum=x.shape[0],
                                why="(at most one prototype per training example)")
-    check_key("key", key)
-    beta, eta, steps = _beta(beta), _beta(eta, "eta"), _steps(steps)
-    iterations = _iterations(iterations)
-    rate = _beta(learning_rate, "learning_rate")
+    beta, eta, steps, iterations, rate = _training_options(key, beta, eta, steps, iterations, learning_rate)
     reg = check_positive("regularization", regularization, allow_zero=True)
     check_fits_float("regularization", reg, jnp.float32)
     init = initial_prototypes(x, labels, num_classes=num_classes, num_prototypes=num_prototypes, key=key)
@@ -774,10 +779,7 @@ def train_clam(points: Float[Array, "m D"], num_clusters: int, *, key, beta: flo
     points = _points("points", points)
     num_clusters = check_int("num_clusters", num_clusters, minimum=1, maximum=points.shape[0],
                              why="(at most one cluster per point)")
-    check_key("key", key)
-    beta, eta, steps = _beta(beta), _beta(eta, "eta"), _steps(steps)
-    iterations = _iterations(iterations)
-    rate = _beta(learning_rate, "learning_rate")
+    beta, eta, steps, iterations, rate = _training_options(key, beta, eta, steps, iterations, learning_rate)
     if not isinstance(masked, (bool, np.bool_)):
         raise TypeError(f"masked must be True or False, got {type(masked).__name__}")
     fraction = _fraction(mask_fraction)
